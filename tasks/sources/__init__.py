@@ -7,12 +7,22 @@ The contract every source honours (the ingest flow relies on nothing else):
   the ``volumes`` selection), with a cheap ``version`` (git blob id, ETag/Last-Modified,
   size+mtime) that changes when the content changes.
 - ``Source.fetch(item) -> FetchedItem``: the item's bytes landed in ``DATA/raw`` (named by
-  sha256, written once) and their hash.
+  sha256, written once) and their hash. Failure: :class:`FetchError` naming the item;
+  it never affects other items.
+
+Also here, shared by every kind: the ``volumes`` selection (:func:`selected`), and
+:func:`compare` to tell added / changed / removed items from a previous run's versions.
 """
 from __future__ import annotations
 
+import fnmatch
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,3 +43,129 @@ class FetchedItem:
     path: Path  # DATA/raw/<sha256[:2]>/<sha256>
     sha256: str
     size: int
+
+
+class FetchError(Exception):
+    """An item could not be listed or fetched; names the item and the reason."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        super().__init__(f"{item}: {reason}")
+        self.item = item
+        self.reason = reason
+
+
+class Source:
+    """Base of every source: ``scan`` and ``fetch``; usable as a context manager."""
+
+    uri: str = ""
+    revision: str | None = None  # the commit a git source scanned; None elsewhere
+
+    def scan(self) -> list[SourceItem]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def fetch(self, item: SourceItem) -> FetchedItem:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; a no-op for most sources."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(slots=True, frozen=True)
+class Changes:
+    """How a fresh scan differs from the versions the caller recorded (by item name)."""
+
+    added: list[SourceItem]
+    changed: list[SourceItem]
+    unchanged: list[SourceItem]
+    removed: list[str]  # names recorded before that the source no longer offers
+
+
+def compare(previous: Mapping[str, str], items: Iterable[SourceItem]) -> Changes:
+    """Compare a scan with ``{name: version}`` recorded by the last run.
+
+    Only meaningful when both cover the same ``volumes`` selection.
+    """
+    added, changed, unchanged, seen = [], [], [], set()
+    for item in items:
+        seen.add(item.name)
+        old = previous.get(item.name)
+        (added if old is None else unchanged if old == item.version else changed).append(item)
+    removed = sorted(name for name in previous if name not in seen)
+    return Changes(added, changed, unchanged, removed)
+
+
+def volume_id(name: str) -> str:
+    """The volume id of an item: its file stem (``volumes/frus1861.xml`` → ``frus1861``)."""
+    return PurePosixPath(name.rstrip("/")).stem
+
+
+def kind_of(name: str) -> str | None:
+    """``tei`` for ``.xml``, ``hsg-text`` for ``.txt``, else None (not an item)."""
+    return {".xml": "tei", ".txt": "hsg-text"}.get(PurePosixPath(name).suffix.lower())
+
+
+def selected(name: str, volumes: Sequence[str] | None) -> bool:
+    """Whether ``name`` is in the ``volumes`` selection (ids or globs on the stem; None = all)."""
+    if volumes is None:
+        return True
+    vid = volume_id(name)
+    return any(fnmatch.fnmatchcase(vid, _pattern(v)) for v in volumes)
+
+
+def warn_unmatched(volumes: Sequence[str] | None, items: Iterable[SourceItem], where: str) -> None:
+    """Log the explicit volume ids (not globs) that matched nothing: never drop silently."""
+    if not volumes:
+        return
+    found = {volume_id(i.name) for i in items}
+    for v in volumes:
+        pattern = _pattern(v)
+        if not _is_glob(pattern) and pattern not in found:
+            log.warning("volume %s not found in %s", v, where)
+
+
+def _pattern(volume: str) -> str:
+    return volume[:-4] if volume.lower().endswith(".xml") else volume
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def open_source(
+    uri: str, data_root: Path | str, volumes: list[str] | None = None, **options: Any
+) -> Source:
+    """Open the source named by ``uri``.
+
+    Args:
+        uri: ``git+https://…`` / ``git+file://…`` (or ``git`` for the HistoryAtState
+            repository); ``https://…`` / ``http://…`` (one ``.xml`` URL, or a base URL
+            that ``volumes`` completes); ``urls:PATH`` (a text file of URLs, one a line);
+            otherwise a local folder or file (a path or ``file://`` URI).
+        data_root: the data root; fetched bytes land in ``DATA/raw``.
+        volumes: volume ids or globs on the file stem (``frus1936v*``); None = all.
+        **options: passed to the source's constructor (timeouts, retries, size limit…).
+    """
+    data_root = Path(data_root)
+    if uri == "git" or uri.startswith("git+"):
+        from tasks.sources.git import GitSource
+
+        return GitSource(uri, data_root, volumes, **options)
+    if uri.startswith(("http://", "https://")):
+        from tasks.sources.http import HttpSource
+
+        return HttpSource(uri, data_root, volumes, **options)
+    if uri.startswith("urls:"):
+        from tasks.sources.http import HttpSource
+
+        return HttpSource.from_list(uri.removeprefix("urls:"), data_root, volumes, **options)
+    if "://" in uri and not uri.startswith("file://"):
+        raise ValueError(f"unsupported source {uri!r}: use a path, file://, http(s)://, git+…, urls:")
+    from tasks.sources.local import LocalSource
+
+    return LocalSource(uri, data_root, volumes, **options)

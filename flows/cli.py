@@ -1,0 +1,161 @@
+"""The ``frus`` command: ingest, search, sql, status, refresh."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import flows.prefect_env  # noqa: F401,E402  (before Prefect)
+
+DEFAULT_DATA = os.environ.get("FRUS_DATA", "data")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line error, not a traceback, for users
+        if os.environ.get("FRUS_DEBUG"):
+            raise
+        print(f"frus: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frus", description="FRUS ingestion pipeline and warehouse.")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("--data", default=DEFAULT_DATA, help="data root (default: ./data or $FRUS_DATA)")
+        c.set_defaults(func=func)
+        return c
+
+    c = command("ingest", cmd_ingest, "Fetch, normalise and store a source, then refresh the warehouse.")
+    c.add_argument("--source", required=True, help="a folder of TEI volumes (searched recursively)")
+    c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+
+    c = command("search", cmd_search, "Documents whose title or body mention a phrase.")
+    c.add_argument("phrase")
+    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    c.add_argument("--notes", action="store_true", help="also match footnotes")
+    c.add_argument("--limit", type=int, default=None, help="at most this many rows")
+
+    c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
+    c.add_argument("query")
+    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
+    c = command("refresh", cmd_refresh, "Rebuild the warehouse from the lake.")
+    c.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    return p
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def cmd_ingest(args) -> int:
+    from flows.ingest import ingest
+
+    if not (args.source.startswith(("git", "http", "urls:")) or Path(args.source).exists()):
+        raise FileNotFoundError(f"source not found: {args.source}")
+    summary = ingest(source=args.source, data_dir=args.data, volumes=args.volumes or None)
+    print(json.dumps({k: v for k, v in summary.items()}, default=str, indent=1), file=sys.stderr)
+    return 0 if summary["status"] == "completed" else 1
+
+
+def cmd_search(args) -> int:
+    limit = f" LIMIT {int(args.limit)}" if args.limit else ""
+    sql = ("SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits, snippet "
+           f"FROM mentions(?, include_notes := ?){limit}")
+    cols, rows = _query(args.data, sql, [args.phrase, args.notes])
+    _print(cols, rows, args.format)
+    return 0
+
+
+def cmd_sql(args) -> int:
+    cols, rows = _query(args.data, args.query)
+    _print(cols, rows, args.format)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from tasks.store import Lake
+    from warehouse import db
+
+    lake = Lake(Path(args.data))
+    m = lake.manifest()
+    print(f"data root:  {lake.data_root}")
+    print(f"lake:       manifest version {m.version}, {len(m.items)} items, "
+          f"{sum(e.documents for e in m.items.values())} documents")
+    print(f"warehouse:  {db.warehouse_path(args.data)} "
+          f"({'up to date' if db.is_current(args.data) else 'stale or missing: run frus refresh'})")
+    if db.warehouse_path(args.data).exists():
+        cols, rows = _query(args.data, "SELECT run_id, status, items_seen, items_new, items_changed, "
+                            "items_unchanged, items_failed, documents_added, rejects FROM runs "
+                            "ORDER BY started_at DESC LIMIT 5")
+        print("last runs:")
+        _print(cols, rows, "table")
+    return 0
+
+
+def cmd_refresh(args) -> int:
+    from warehouse import db
+
+    built = db.refresh(Path(args.data), force=args.force)
+    print("warehouse rebuilt" if built else "warehouse already up to date", file=sys.stderr)
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _query(data: str, sql: str, params: list | None = None):
+    from warehouse import db
+
+    path = db.warehouse_path(data)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {data}` first")
+    with db.connect(path, read_only=True) as con:
+        cur = con.execute(sql, params or [])
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, cur.fetchall()
+
+
+def _jsonable(v):
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    return v
+
+
+def _print(cols: list[str], rows: list[tuple], fmt: str) -> None:
+    if fmt == "json":
+        json.dump([{c: _jsonable(v) for c, v in zip(cols, r)} for r in rows], sys.stdout, indent=1,
+                  ensure_ascii=False, default=str)
+        print()
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows([[_jsonable(v) for v in r] for r in rows])
+    else:
+        cells = [[("" if v is None else str(_jsonable(v))).replace("\n", " ") for v in r] for r in rows]
+        widths = [min(60, max([len(c)] + [len(r[i]) for r in cells])) for i, c in enumerate(cols)]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join("-" * w for w in widths))
+        for r in cells:
+            print("  ".join((v[: w - 1] + "…" if len(v) > w else v).ljust(w) for v, w in zip(r, widths)))
+        print(f"({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The ingest flow: fetch → normalise → store → publish, one source item (volume) a task.
+
+Reads top to bottom like the pipeline. The work lives in ``tasks/`` as plain functions;
+this module only orchestrates, retries and reports.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import flows.prefect_env  # noqa: F401,E402  (before Prefect)
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from tasks.normalise import normalise_item  # noqa: E402
+from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
+from tasks.sources import FetchedItem, FetchError, Source, SourceItem, open_source  # noqa: E402
+from tasks.store import ItemEntry, Lake, Manifest  # noqa: E402
+from warehouse import db  # noqa: E402
+
+
+@dataclass
+class RunReport:
+    """What a run did; becomes the ``runs`` row and the Prefect artifact."""
+
+    run_id: str
+    source: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    items_seen: int = 0
+    items_new: int = 0
+    items_changed: int = 0
+    items_unchanged: int = 0
+    items_removed: int = 0
+    items_failed: int = 0
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_withdrawn: int = 0
+    rejects: int = 0
+    parser_version: str = PARSER_VERSION
+    failures: list[str] = field(default_factory=list)
+
+    def row(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "failures"}
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@task(name="scan", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def scan(source: Source) -> list[SourceItem]:
+    return source.scan()
+
+
+@task(name="fetch", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def fetch(source: Source, item: SourceItem) -> FetchedItem:
+    return source.fetch(item)
+
+
+@task(name="normalise-and-store", cache_policy=NO_CACHE)
+def normalise_and_store(lake: Lake, fetched: FetchedItem, run_id: str, source: str) -> ItemEntry:
+    """Parse one item and write its lake files (not yet committed)."""
+    lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
+    parsed = normalise_item(fetched)
+    files = lake.write_volume(parsed, lineage)
+    return ItemEntry(
+        uri=fetched.item.uri, volume_id=parsed.volume.volume_id, sha256=fetched.sha256,
+        version=fetched.item.version, parser_version=PARSER_VERSION, run_id=run_id,
+        ingested_at=datetime.now(timezone.utc).isoformat(), documents=len(parsed.documents),
+        files=files, source=source, rejects=len(parsed.rejects),
+    )
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], report: RunReport) -> Manifest:
+    return lake.commit(base, entries, report.row())
+
+
+@task(name="refresh-warehouse", cache_policy=NO_CACHE)
+def refresh_warehouse(data_root: Path) -> bool:
+    return db.refresh(data_root)
+
+
+@flow(name="ingest", log_prints=True)
+def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None) -> dict:
+    """Ingest a source (a folder of TEI volumes and page texts) into the lake and warehouse.
+
+    Args:
+        source: where the volumes are (a local folder for now).
+        data_dir: the data root (lake, landing zone, warehouse).
+        volumes: volume ids or globs to select (``frus1936v*``); None = all.
+    """
+    log = get_run_logger()
+    data_root = Path(data_dir).resolve()
+    lake = Lake(data_root)
+    base = lake.manifest()
+    report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
+    entries: dict[str, ItemEntry] = {}
+
+    with open_source(source, data_root, volumes) as src:
+        items = scan(src)
+        report.items_seen = len(items)
+        for n, item in enumerate(items, start=1):
+            t0 = time.perf_counter()
+            old = base.items.get(item.uri)
+            if old and old.version == item.version and old.parser_version == PARSER_VERSION:
+                report.items_unchanged += 1  # unchanged before fetching: no read, no parse
+                continue
+            try:
+                fetched = fetch(src, item)
+                if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
+                    report.items_unchanged += 1
+                    entries[item.uri] = ItemEntry(**{**old.__dict__, "version": item.version})
+                    continue
+                entry = normalise_and_store(lake, fetched, report.run_id, source)
+            except Exception as exc:  # one bad item fails alone; the run goes on
+                report.items_failed += 1
+                report.failures.append(f"{item.name}: {exc}")
+                log.error("[%d/%d] %s failed: %s", n, len(items), item.name, exc)
+                continue
+            entries[item.uri] = entry
+            report.rejects += entry.rejects
+            if old:
+                report.items_changed += 1
+                report.documents_updated += entry.documents
+            else:
+                report.items_new += 1
+                report.documents_added += entry.documents
+            log.info("[%d/%d] %s: %d documents, %d rejects (%.1f s)", n, len(items), item.name,
+                     entry.documents, entry.rejects, time.perf_counter() - t0)
+
+    report.status = "failed" if report.items_failed and not entries else (
+        "partial" if report.items_failed else "completed")
+    report.finished_at = datetime.now(timezone.utc)
+    changed = bool(entries) or report.items_failed
+    manifest = commit(lake, base, entries, report) if changed else base
+    refresh_warehouse(data_root)
+    summary = {**report.row(), "failures": report.failures, "manifest_version": manifest.version}
+    _publish(summary)
+    log.info("run %s %s: %d new, %d changed, %d unchanged, %d failed", report.run_id, report.status,
+             report.items_new, report.items_changed, report.items_unchanged, report.items_failed)
+    return summary
+
+
+def _publish(summary: dict) -> None:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if k != "failures")
+    failures = "\n".join(f"- {f}" for f in summary["failures"]) or "none"
+    create_markdown_artifact(
+        key="ingest-run",
+        markdown=f"# Ingest run {summary['run_id']}\n\n| field | value |\n|---|---|\n{rows}\n\n"
+        f"## Failures\n{failures}\n",
+        description=f"FRUS ingest run {summary['run_id']}",
+    )

@@ -1,0 +1,206 @@
+"""The lake: zstd Parquet, hive-partitioned by volume, behind an atomically swapped manifest.
+
+Layout under the data root::
+
+    lake/<table>/volume_id=<id>/<sha256[:16]>-p<parser>.parquet   data files (immutable)
+    lake/runs/<run_id>.parquet                                   one row per run
+    lake/_manifest.json                                          the committed state
+
+The manifest lists, per source item, the data files that hold it. A run writes its files
+first (each through a temporary name and a rename), then commits by replacing the manifest
+in one rename: a reader of the manifest never sees half a run, and a run killed at any
+point leaves the previous manifest in force. Data files are named by the content hash of
+their source and the parser version, so a re-run after a kill finds the files it already
+wrote and reuses them; files no manifest references are removed after the commit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.records import Lineage
+from tasks.tei import ParsedVolume
+from warehouse.schema import RUNS, SCHEMAS
+
+MANIFEST = "_manifest.json"
+
+
+class StoreError(Exception):
+    """A path or manifest that the store refuses to use."""
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, refusing anything outside ``root`` (the data root)."""
+    root, resolved = root.resolve(), path.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise StoreError(f"refusing to write outside the data root {root}: {resolved}")
+    return resolved
+
+
+def atomic_write_bytes(root: Path, path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (inside ``root``) through a temporary file and a rename."""
+    path = inside(root, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_table(root: Path, path: Path, table: pa.Table) -> None:
+    path = inside(root, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ItemEntry:
+    """What the manifest knows of one source item."""
+
+    uri: str
+    volume_id: str
+    sha256: str
+    version: str
+    parser_version: str
+    run_id: str
+    ingested_at: str
+    documents: int
+    files: dict[str, str] = field(default_factory=dict)  # table -> path relative to the lake
+    source: str | None = None  # the source URI the item was read from
+    rejects: int = 0
+    withdrawn_run: str | None = None
+
+
+@dataclass
+class Manifest:
+    """The committed state of the lake."""
+
+    version: int = 0
+    items: dict[str, ItemEntry] = field(default_factory=dict)
+    runs: list[str] = field(default_factory=list)  # run files, relative to the lake
+
+    def files(self, table: str) -> list[str]:
+        if table == "runs":
+            return list(self.runs)
+        return sorted(e.files[table] for e in self.items.values() if table in e.files)
+
+
+class Lake:
+    """Reads and commits the lake under ``DATA/lake``."""
+
+    def __init__(self, data_root: Path):
+        self.data_root = Path(data_root).resolve()
+        self.root = self.data_root / "lake"
+
+    # reading
+
+    def manifest(self) -> Manifest:
+        path = self.root / MANIFEST
+        if not path.exists():
+            return Manifest()
+        raw = json.loads(path.read_text())
+        items = {uri: ItemEntry(**entry) for uri, entry in raw["items"].items()}
+        return Manifest(raw["version"], items, raw.get("runs", []))
+
+    def paths(self, table: str, manifest: Manifest | None = None) -> list[Path]:
+        """Absolute paths of the committed files of ``table``."""
+        m = manifest or self.manifest()
+        return [self.root / rel for rel in m.files(table)]
+
+    # writing
+
+    def write_volume(self, parsed: ParsedVolume, lineage: Lineage) -> dict[str, str]:
+        """Write a parsed volume's tables; returns table -> file path relative to the lake.
+
+        Files already written for the same content and parser version are reused.
+        """
+        vid = parsed.volume.volume_id
+        name = f"{lineage.source_sha256[:16]}-p{lineage.parser_version}.parquet"
+        tables = _volume_tables(parsed, lineage)
+        out = {}
+        for table, rows in tables.items():
+            rel = f"{table}/volume_id={vid}/{name}"
+            path = self.root / rel
+            if not path.exists():
+                _write_table(self.data_root, path, pa.Table.from_pylist(rows, SCHEMAS[table]))
+            out[table] = rel
+        return out
+
+    def write_rejects(self, volume_id: str, rejects: list[dict], lineage: Lineage) -> str:
+        rel = f"rejects/volume_id={volume_id}/{lineage.source_sha256[:16]}-p{lineage.parser_version}.parquet"
+        rows = [dict(r, volume_id=volume_id, source_sha256=lineage.source_sha256, run_id=lineage.run_id,
+                     parser_version=lineage.parser_version) for r in rejects]
+        _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
+        return rel
+
+    def commit(self, base: Manifest, items: dict[str, ItemEntry], run_row: dict) -> Manifest:
+        """Write the run's row, then swap in a manifest with ``items`` applied to ``base``."""
+        run_rel = f"runs/{run_row['run_id']}.parquet"
+        _write_table(self.data_root, self.root / run_rel, pa.Table.from_pylist([run_row], RUNS))
+        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel])
+        payload = {
+            "version": new.version,
+            "committed_at": datetime.now(timezone.utc).isoformat(),
+            "items": {uri: asdict(e) for uri, e in sorted(new.items.items())},
+            "runs": new.runs,
+        }
+        atomic_write_bytes(self.data_root, self.root / MANIFEST, json.dumps(payload, indent=1).encode())
+        self.collect_garbage(new)
+        return new
+
+    def collect_garbage(self, manifest: Manifest) -> int:
+        """Remove data files and temporary files no committed manifest refers to."""
+        keep = {self.root / rel for e in manifest.items.values() for rel in e.files.values()}
+        keep |= {self.root / rel for rel in manifest.runs}
+        removed = 0
+        if not self.root.exists():
+            return 0
+        for path in self.root.glob("*/volume_id=*/*"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        for path in self.root.glob("*/.*.tmp"):
+            path.unlink(missing_ok=True)
+        return removed
+
+
+def _volume_tables(parsed: ParsedVolume, lineage: Lineage) -> dict[str, list[dict]]:
+    lin = asdict(lineage)
+    vid = parsed.volume.volume_id
+    documents, parts, footnotes = [], [], []
+    for doc in parsed.documents:
+        row = {k: getattr(doc, k) for k in SCHEMAS["documents"].names if k not in lin}
+        documents.append({**row, **lin})
+        parts.extend({"volume_id": vid, **asdict(p), **lin} for p in doc.parts)
+        footnotes.extend({"volume_id": vid, **asdict(f), **lin} for f in doc.footnotes)
+    rejects = [{"volume_id": vid, **asdict(r), **{k: v for k, v in lin.items() if k != "source_uri"}}
+               for r in parsed.rejects]
+    return {
+        "volumes": [{**asdict(parsed.volume), **lin}],
+        "documents": documents,
+        "parts": parts,
+        "footnotes": footnotes,
+        "rejects": rejects,
+    }

@@ -1,0 +1,100 @@
+"""Place and date of a TEI document: machine-readable dates first, printed text kept."""
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from tasks.text import squash
+
+TEI = "{http://www.tei-c.org/ns/1.0}"
+FRUS = "{http://history.state.gov/frus/ns/1.0}"
+_ISO = re.compile(
+    r"^(\d{4})(?:-(\d\d)(?:-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?(?:\.\d+)?)?)?)?(Z|[+-]\d\d:?\d\d)?$"
+)
+_ATTACHED = (FRUS + "attachment",)
+
+
+@dataclass(slots=True)
+class DocDates:
+    place: str | None = None
+    text: str | None = None
+    min: datetime | None = None
+    max: datetime | None = None
+    min_iso: str | None = None
+    max_iso: str | None = None
+
+
+def parse_iso(value: str | None, end: bool = False) -> datetime | None:
+    """An ISO 8601 date or dateTime as the wall-clock time written (offset not applied).
+
+    A year or year-month stands for its first day, or its last with ``end``. Returns None
+    for values that are not a full calendar date (``--02-05``) or not a real day.
+    """
+    m = _ISO.match((value or "").strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second, _ = m.groups()
+    y = int(year)
+    mo = int(month) if month else (12 if end else 1)
+    try:
+        d = int(day) if day else (calendar.monthrange(y, mo)[1] if end else 1)
+        return datetime(y, mo, d, int(hour or 0), int(minute or 0), int(second or 0))
+    except ValueError:
+        return None
+
+
+def document_dates(div: etree._Element) -> DocDates:
+    """Place, printed date and date range of a document ``div``."""
+    out = DocDates()
+    dateline = _first_own(div, TEI + "dateline")
+    if dateline is not None:
+        place = dateline.find(f".//{TEI}placeName")
+        out.place = squash("".join(place.itertext())).rstrip(",.") or None if place is not None else None
+        date = dateline.find(f".//{TEI}date")
+        out.text = squash("".join((date if date is not None else dateline).itertext())) or None
+    lo, hi = div.get(FRUS + "doc-dateTime-min"), div.get(FRUS + "doc-dateTime-max")
+    if not parse_iso(lo):
+        lo = hi = None
+        for date in _dates_in_order(div, dateline):
+            lo = date.get("when") or date.get("from") or date.get("notBefore")
+            hi = date.get("when") or date.get("to") or date.get("notAfter") or lo
+            lo = lo or hi
+            if parse_iso(lo):
+                if out.text is None:
+                    out.text = squash("".join(date.itertext())) or None
+                break
+            lo = hi = None
+    if lo:
+        out.min, out.min_iso = parse_iso(lo), lo
+        out.max, out.max_iso = parse_iso(hi or lo, end=True), hi or lo
+    return out
+
+
+def _first_own(div: etree._Element, tag: str):
+    """The first ``tag`` in the document outside its attachments."""
+    for el in div.iter(tag):
+        if not _in_attachment(el, div):
+            return el
+    return None
+
+
+def _in_attachment(el: etree._Element, stop: etree._Element) -> bool:
+    for anc in el.iterancestors():
+        if anc is stop:
+            return False
+        if anc.tag in _ATTACHED:
+            return True
+    return False
+
+
+def _dates_in_order(div: etree._Element, dateline):
+    """Candidate dates: the dateline's, then the document's own, then its attachments'."""
+    if dateline is not None:
+        yield from dateline.iter(TEI + "date")
+    dates = list(div.iter(TEI + "date"))
+    yield from (d for d in dates if not _in_attachment(d, div))
+    yield from (d for d in dates if _in_attachment(d, div))

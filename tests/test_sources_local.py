@@ -1,0 +1,88 @@
+"""Local folder source: recursive listing, size+mtime versions, landing by hash."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+import pytest
+
+from tasks.sources import FetchError, compare, open_source
+from tasks.sources.local import LocalSource
+
+
+@pytest.fixture
+def folder(tmp_path, volumes_dir):
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    (root / ".git").mkdir()
+    shutil.copy(volumes_dir / "frus1861.xml", root)
+    shutil.copy(volumes_dir / "frus1894Nicaragua.xml", root / "sub")
+    (root / "sub" / "000_page.txt").write_text("793.94/12357: Telegram\n")
+    (root / "notes.md").write_text("not an item")
+    (root / ".git" / "hidden.xml").write_text("<x/>")
+    return root
+
+
+def test_scan_lists_tei_and_text_recursively(folder, tmp_path):
+    source = open_source(str(folder), tmp_path / "data")
+    assert isinstance(source, LocalSource)
+    items = {i.name: i for i in source.scan()}
+    assert sorted(items) == ["frus1861.xml", "sub/000_page.txt", "sub/frus1894Nicaragua.xml"]
+    assert items["sub/000_page.txt"].kind == "hsg-text"
+    assert items["frus1861.xml"].kind == "tei"
+    assert items["frus1861.xml"].uri == (folder / "frus1861.xml").as_uri()
+    st = (folder / "frus1861.xml").stat()
+    assert items["frus1861.xml"].version == f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def test_fetch_lands_the_bytes(folder, tmp_path):
+    source = open_source(folder.as_uri(), tmp_path / "data")
+    item = next(i for i in source.scan() if i.name == "frus1861.xml")
+    fetched = source.fetch(item)
+    data = (folder / "frus1861.xml").read_bytes()
+    assert fetched.sha256 == hashlib.sha256(data).hexdigest()
+    assert fetched.size == len(data)
+    assert fetched.path.read_bytes() == data
+    assert source.fetch(item) == fetched  # idempotent
+
+
+def test_version_changes_on_modification(folder, tmp_path):
+    source = open_source(str(folder), tmp_path / "data")
+    before = {i.name: i.version for i in source.scan()}
+    path = folder / "frus1861.xml"
+    path.write_bytes(path.read_bytes() + b"\n")
+    os.utime(path, ns=(1, 1))  # mtime granularity must not hide a change
+    (folder / "sub" / "000_page.txt").unlink()
+    changes = compare(before, source.scan())
+    assert [i.name for i in changes.changed] == ["frus1861.xml"]
+    assert changes.removed == ["sub/000_page.txt"]
+    assert [i.name for i in changes.unchanged] == ["sub/frus1894Nicaragua.xml"]
+
+
+def test_volume_selection_and_single_file(folder, tmp_path):
+    source = open_source(str(folder), tmp_path / "data", volumes=["frus189*"])
+    assert [i.name for i in source.scan()] == ["sub/frus1894Nicaragua.xml"]
+    single = open_source(str(folder / "frus1861.xml"), tmp_path / "data")
+    assert [i.name for i in single.scan()] == ["frus1861.xml"]
+
+
+def test_missing_file_raises_fetch_error_naming_it(folder, tmp_path):
+    source = open_source(str(folder), tmp_path / "data")
+    items = source.scan()
+    (folder / "frus1861.xml").unlink()
+    gone = next(i for i in items if i.name == "frus1861.xml")
+    with pytest.raises(FetchError, match="frus1861.xml"):
+        source.fetch(gone)
+    others = [source.fetch(i) for i in items if i is not gone]  # the others still fetch
+    assert len(others) == 2
+    with pytest.raises(FetchError, match="no such"):
+        open_source(str(folder / "nope"), tmp_path / "data").scan()
+
+
+def test_size_limit(folder, tmp_path):
+    source = open_source(str(folder), tmp_path / "data", max_size=1000)
+    item = next(i for i in source.scan() if i.name == "frus1861.xml")
+    with pytest.raises(FetchError, match="size limit"):
+        source.fetch(item)
+    assert [p for p in (tmp_path / "data" / "raw").rglob("*") if p.is_file()] == []

@@ -1,0 +1,114 @@
+"""Open the warehouse (FTS loaded from the pip package) and rebuild it from the lake.
+
+The warehouse is derived: ``refresh`` builds a new database file beside the old one and
+renames it into place, so readers never wait on a lock or see a half-built warehouse, and
+an unchanged lake (same manifest version, same SQL) costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.store import Lake, inside
+from warehouse.schema import RUNS, SCHEMAS
+
+SQL_DIR = Path(__file__).resolve().parent
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+TABLES = [*SCHEMAS, "runs"]
+
+
+def fts_extension_path() -> Path:
+    """The FTS extension shipped by the duckdb-extension-fts package for this duckdb."""
+    root = importlib.resources.files("duckdb_extension_fts")
+    path = Path(str(root)) / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(f"FTS extension not found at {path}: install duckdb-extension-fts=={duckdb.__version__}")
+    return path
+
+
+def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with autoinstall off and FTS loaded by path (works offline)."""
+    con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+    con.execute(f"LOAD '{fts_extension_path()}'")
+    return con
+
+
+def warehouse_path(data_root: Path) -> Path:
+    return Path(data_root).resolve() / "warehouse.duckdb"
+
+
+def _sql(name: str) -> str:
+    return (SQL_DIR / name).read_text()
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256((_sql("views.sql") + _sql("fts.sql")).encode()).hexdigest()[:16]
+
+
+def _file_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _empty_file(lake: Lake, table: str) -> Path:
+    """A zero-row Parquet file with the table's schema, for views over an empty table."""
+    path = lake.root / "_empty" / f"{table}.parquet"
+    if not path.exists():
+        inside(lake.data_root, path).parent.mkdir(parents=True, exist_ok=True)
+        schema = RUNS if table == "runs" else SCHEMAS[table]
+        pq.write_table(pa.Table.from_pylist([], schema), path)
+    return path
+
+
+def is_current(data_root: Path) -> bool:
+    """True when the warehouse was built from the committed manifest with the current SQL."""
+    path = warehouse_path(data_root)
+    if not path.exists():
+        return False
+    try:
+        with duckdb.connect(str(path), read_only=True, config=DUCKDB_CONFIG) as con:
+            row = con.execute("SELECT manifest_version, sql_fingerprint FROM warehouse_meta").fetchone()
+    except duckdb.Error:
+        return False
+    return row == (Lake(data_root).manifest().version, _fingerprint())
+
+
+def refresh(data_root: Path, force: bool = False) -> bool:
+    """Rebuild the warehouse from the lake when the lake or the SQL changed.
+
+    Returns True when a new warehouse was built.
+    """
+    data_root = Path(data_root).resolve()
+    if not force and is_current(data_root):
+        return False
+    lake = Lake(data_root)
+    manifest = lake.manifest()
+    sql = _sql("views.sql")
+    for table in TABLES:
+        paths = lake.paths(table, manifest) or [_empty_file(lake, table)]
+        sql = sql.replace("{files:" + table + "}", _file_list(paths))
+    target = warehouse_path(data_root)
+    tmp = inside(data_root, target.with_name(f".{target.name}.{os.getpid()}.tmp"))
+    tmp.unlink(missing_ok=True)
+    try:
+        with connect(tmp) as con:
+            con.execute(sql)
+            # one statement at a time: the PRAGMA must bind after part_text exists
+            for statement in _sql("fts.sql").split(";\n"):
+                if statement.strip() and not all(
+                        line.startswith("--") for line in statement.strip().splitlines()):
+                    con.execute(statement)
+            con.execute("CREATE TABLE warehouse_meta AS SELECT ? AS manifest_version, ? AS sql_fingerprint, "
+                        "now() AS built_at", [manifest.version, _fingerprint()])
+            con.execute("COMMENT ON TABLE warehouse_meta IS 'Which lake manifest version this warehouse was built from.'")
+            con.execute("CHECKPOINT")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return True

@@ -1,0 +1,59 @@
+-- The analyst's warehouse: views over the Parquet lake, and the mentions() macro.
+-- {files:<table>} is replaced by the list of committed Parquet files of that table
+-- (from lake/_manifest.json) when `frus refresh` or an ingest rebuilds this database.
+
+CREATE OR REPLACE VIEW volumes AS
+SELECT * FROM read_parquet({files:volumes}, union_by_name := true);
+COMMENT ON VIEW volumes IS 'One row per FRUS volume: titles, publication year, editors, document count, lineage.';
+
+CREATE OR REPLACE VIEW documents AS
+SELECT * FROM read_parquet({files:documents}, union_by_name := true);
+COMMENT ON VIEW documents IS 'One row per document (doc_key = volume_id/doc_id): metadata from the head, source note and dateline; text = the body as plain text, footnotes out.';
+
+CREATE OR REPLACE VIEW parts AS
+SELECT * FROM read_parquet({files:parts}, union_by_name := true);
+COMMENT ON VIEW parts IS 'The blocks of each document in reading order (seq): heading, dateline, paragraph, item (label, path), quote, row, closer, signature, salute, postscript, attachment, figure; page as printed; attachment = enclosure number.';
+
+CREATE OR REPLACE VIEW footnotes AS
+SELECT * FROM read_parquet({files:footnotes}, union_by_name := true);
+COMMENT ON VIEW footnotes IS 'Footnotes keyed by note_id (xml:id); n as printed; part_seq = the part holding the marker.';
+
+CREATE OR REPLACE VIEW rejects AS
+SELECT * FROM read_parquet({files:rejects}, union_by_name := true);
+COMMENT ON VIEW rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
+
+CREATE OR REPLACE VIEW runs AS
+SELECT * FROM read_parquet({files:runs}, union_by_name := true);
+COMMENT ON VIEW runs IS 'One row per ingest run: counts of items and documents, status.';
+
+-- mentions(phrase [, include_notes := true]): documents whose title or body contain the
+-- phrase, case-insensitive, across line breaks and runs of white space; one row per document.
+CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
+    '(?i)' || array_to_string(
+        list_transform(string_split_regex(trim(phrase), '\s+'), w -> regexp_escape(w)), '\s+');
+
+CREATE OR REPLACE MACRO mentions(phrase, include_notes := false) AS TABLE
+WITH rx AS (SELECT frus_phrase_regex(phrase) AS rx),
+notes AS (
+    SELECT f.doc_key, count(*) AS note_hits
+    FROM footnotes f, rx
+    WHERE include_notes AND regexp_matches(f.text, rx.rx)
+    GROUP BY f.doc_key
+),
+hits AS (
+    SELECT d.doc_key, d.volume_id, d.date_min, d.title, d.sender, d.recipient, d.text,
+           len(regexp_extract_all(coalesce(d.title, ''), rx.rx))
+             + len(regexp_extract_all(coalesce(d.text, ''), rx.rx)) AS hits,
+           regexp_extract(coalesce(d.text, ''), rx.rx) AS first_hit,
+           coalesce(n.note_hits, 0) AS note_hits
+    FROM documents d CROSS JOIN rx LEFT JOIN notes n USING (doc_key)
+    WHERE regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
+       OR n.note_hits > 0
+)
+SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,
+       CASE WHEN first_hit = '' THEN NULL ELSE
+           regexp_replace(substr(text, greatest(1, strpos(text, first_hit) - 80),
+                                 length(first_hit) + 160), '\s+', ' ', 'g')
+       END AS snippet
+FROM hits
+ORDER BY date_min NULLS LAST, doc_key;
