@@ -173,8 +173,7 @@ def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray
     """Sorted unique 64-bit hashes of the word k-shingles (a shorter text is one shingle)."""
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    uniq, inverse = np.unique(np.asarray(words), return_inverse=True)
-    h = np.fromiter((_word_hash(str(w)) for w in uniq), dtype=np.uint64, count=len(uniq))[inverse]
+    h = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
     k = min(k, len(h))
     n = len(h) - k + 1
     acc = np.zeros(n, dtype=np.uint64)

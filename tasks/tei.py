@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from tasks.records import Document, Footnote, Part, Reject, Volume
-from tasks.source_note import parse_source_note
+from tasks.source_note import merge_source_notes
 from tasks.tei_dates import document_dates
 from tasks.text import document_text, squash
 
@@ -131,7 +131,7 @@ class _Entry:
     div: etree._Element
     chapter_path: list[str]
     page: str | None  # page in force where the document starts
-    trailing: list[etree._Element] = field(default_factory=list)  # attachments after it
+    trailing: list[tuple[etree._Element, str | None]] = field(default_factory=list)  # (attachment, page)
 
 
 def _find_documents(text: etree._Element, volume_id: str, uri: str):
@@ -152,7 +152,7 @@ def _find_documents(text: etree._Element, volume_id: str, uri: str):
                 visit(child, chapters)  # documents printed inside a stray enclosure are documents
             elif tag == ATTACHMENT:
                 if entries:
-                    entries[-1].trailing.append(child)
+                    entries[-1].trailing.append((child, page[0]))
                 else:
                     rejects.append(
                         Reject(uri, f"{volume_id} line {child.sourceline}", "attachment outside any document and before the first one: not stored")
@@ -188,7 +188,8 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
     doc_key = f"{volume_id}/{doc_id}"
     walker = _Walker(doc_key, doc_id, entry.page)
     walker.container(div, "paragraph")
-    for att in entry.trailing:
+    for att, page in entry.trailing:
+        walker.page = page or walker.page  # a <pb/> between the document and its enclosure
         walker.block(att, "paragraph")
     walker.finish()
     parts = walker.parts
@@ -197,7 +198,7 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
     title = _plain(head) if head is not None else None
     sender, sender_role, recipient, recipient_role = _correspondents(head, title)
     notes = [squash(n) for n in walker.source_notes]
-    note = parse_source_note(" ".join(notes)) if notes else {}
+    note = merge_source_notes(notes) if notes else {}  # "File No. …" then "[Telegram]"
     dates = document_dates(div)
     signature = next((p.text for p in parts if p.kind == "signature" and p.attachment is None), None)
     subtype = div.get("subtype") or _infer_subtype(title, notes)
@@ -231,7 +232,7 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
         date_min_iso=dates.min_iso,
         date_max_iso=dates.max_iso,
         signature=signature,
-        page_start=entry.page or walker.first_page,
+        page_start=(parts[0].page if parts else None) or entry.page or walker.first_page,
         page_end=walker.page,
         text=text,
         word_count=len(text.split()),
@@ -286,6 +287,9 @@ class _Walker:
         self.attachments = 0
         self._pending: list[Footnote] = []  # notes met in text not yet emitted
         self._title_done = False
+        self._att_part: Part | None = None  # the open attachment's part (its label collects source notes)
+        self._att_label: etree._Element | None = None  # the source note already used as that label
+        self._item_label = None  # a list item's labeller, waiting for the item's first part
 
     # parts
 
@@ -293,6 +297,11 @@ class _Walker:
         text = squash("".join(pieces))
         if not text and kind not in ("attachment",):
             return  # its notes stay pending and anchor to the next part
+        if self._item_label is not None:
+            # The first part of a list item (its text, or its first <p>) carries the label.
+            label, path = self._item_label(text)
+            self._item_label = None
+            kind = "item"
         seq = len(self.parts)
         self.parts.append(Part(self.doc_key, seq, kind, text, label, path, page or self.page, self.attachment))
         for fn in self._pending:
@@ -341,24 +350,43 @@ class _Walker:
 
     def note(self, el: etree._Element) -> None:
         note_id = el.get(XML_ID)
-        if el.get("type") == "source":
-            if self.attachment is not None:
-                return  # an enclosure's source note labels its attachment part
-            self.source_notes.append("".join(self._note_text(el)))
-            if not note_id:
-                return  # modern volumes print the source note as footnote 1: keep both
-        fn = Footnote(self.doc_key, note_id or f"{self.doc_id}fn-{len(self.footnotes) + 1}", el.get("n"),
-                      squash("".join(self._note_text(el))), None, self.page)
+        nested: list[etree._Element] = []
+        text = squash("".join(self._note_text(el, nested)))
+        if el.get("type") == "source" and self.attachment is not None:
+            # An enclosure's source note labels its attachment part; a second one (or one
+            # inside a document nested in the enclosure) is added to that label.
+            if el is not self._att_label and self._att_part is not None and text:
+                old = self._att_part.label
+                self._att_part.label = f"{old} {text}" if old else text
+        elif el.get("type") == "source":
+            self.source_notes.append(text)
+            if note_id:  # modern volumes print the source note as footnote 1: keep both
+                self._footnote(el, text)
+        else:
+            self._footnote(el, text)
+        for sub in nested:  # a footnote inside a note (even a source note) is a footnote
+            self.note(sub)
+
+    def _footnote(self, el: etree._Element, text: str) -> None:
+        fn = Footnote(self.doc_key, el.get(XML_ID) or f"{self.doc_id}fn-{len(self.footnotes) + 1}", el.get("n"),
+                      text, None, self.page)
         self.footnotes.append(fn)
         self._pending.append(fn)
 
-    def _note_text(self, el: etree._Element) -> list[str]:
+    def _note_text(self, el: etree._Element, nested: list | None = None) -> list[str]:
+        """The text of a note without the notes nested in it (collected into ``nested``)."""
         out: list[str] = []
         out.append(el.text or "")
         for child in el:
-            if isinstance(child.tag, str) and child.tag not in (PB, NOTE):
-                out.append(" " if child.tag in _SPACED or child.tag == LB else "")
-                out.extend(self._note_text(child))
+            if child.tag == NOTE:
+                if nested is not None:
+                    nested.append(child)
+            elif child.tag == LB:
+                out.append("" if child.get("break") == "no" else " ")
+            elif isinstance(child.tag, str) and child.tag != PB:
+                out.append(" " if child.tag in _SPACED else "")
+                out.extend(self._note_text(child, nested))
+                out.append(" " if child.tag in _SPACED else "")
             if child.tail:
                 out.append(child.tail)
         return out
@@ -432,9 +460,13 @@ class _Walker:
         # The enclosure's own source note ("[Inclosure 1 in No. 378.]") labels it.
         src = el.find(f"{NOTE}[@type='source']")
         label = squash("".join(self._note_text(src))) if src is not None else None
-        self.parts.append(Part(self.doc_key, len(self.parts), "attachment", "", label, None, self.page, self.attachment))
+        outer_part, outer_label = self._att_part, self._att_label
+        self._att_part = Part(self.doc_key, len(self.parts), "attachment", "", label or None, None, self.page, self.attachment)
+        self._att_label = src
+        self.parts.append(self._att_part)
         self.container(el, "paragraph")
         self.attachment = outer
+        self._att_part, self._att_label = outer_part, outer_label
 
     def list(self, el: etree._Element, prefix: str) -> None:
         pending: str | None = None
@@ -446,38 +478,23 @@ class _Walker:
                 self.inline(child, out)
                 pending = squash("".join(out))
             elif tag == TEI + "item":
-                page = self.page
-                out = []
-                nested = []
-                out.append(child.text or "")
-                for sub in child:
-                    if isinstance(sub.tag, str) and (sub.tag in _BLOCKS or self._block_quote(sub, child)):
-                        nested.append(sub)
+                resolved: dict[str, str | None] = {}
+                given = pending
+
+                def labeller(text: str, given=given, resolved=resolved):
+                    nonlocal top
+                    sub = _SUBLABEL.match(text)
+                    if given:
+                        top = given
+                        label, path = (sub.group(0), prefix + given + sub.group(0)) if sub else (given, prefix + given)
+                    elif sub:
+                        label, path = sub.group(0), prefix + top + sub.group(0)
                     else:
-                        self._child_inline(sub, out)
-                    if sub.tail and not nested:
-                        out.append(sub.tail)
-                text = squash("".join(out))
-                sub = _SUBLABEL.match(text)
-                if pending:
-                    label, top = pending, pending
-                    if sub:
-                        label = sub.group(0)
-                        path = prefix + pending + label
-                    else:
-                        path = prefix + pending
-                elif sub:
-                    label, path = sub.group(0), prefix + top + sub.group(0)
-                else:
-                    label, path = None, None
-                self.emit("item", [text], label, path, page)
-                for block in nested:  # a list inside an item continues its path
-                    if block.tag == TEI + "list":
-                        self.list(block, path or prefix)
-                    else:
-                        self.block(block, "paragraph")
-                    if block.tail and block.tail.strip():
-                        self.emit("item", [block.tail], None, None)
+                        label, path = None, None
+                    resolved["path"] = path
+                    return label, path
+
+                self._item(child, labeller, resolved, prefix + (given or ""))
                 pending = None
             elif tag == HEAD:
                 self.leaf("heading", child)
@@ -488,6 +505,34 @@ class _Walker:
                     self.emit("paragraph", out)
             if child.tail and child.tail.strip():
                 self.emit("paragraph", [child.tail])
+
+    def _item(self, item: etree._Element, labeller, resolved: dict, fallback_path: str) -> None:
+        """One list item in reading order: its first part carries the label and path."""
+        self._item_label = labeller
+        run: list[str] = [item.text or ""]
+        run_page = self.page
+        for sub in item:
+            if isinstance(sub.tag, str) and (sub.tag in _BLOCKS or self._block_quote(sub, item)):
+                self.emit("item", run, page=run_page)
+                if sub.tag == TEI + "list":
+                    if self._item_label is not None:
+                        # a label with nothing before its sub-list: keep the label as a part
+                        label, path = labeller("")
+                        self._item_label = None
+                        if label:
+                            self.parts.append(Part(self.doc_key, len(self.parts), "item", "", label, path, self.page, self.attachment))
+                    self.list(sub, resolved.get("path") or fallback_path)  # a sub-list continues the path
+                else:
+                    self.block(sub, "paragraph")
+                run, run_page = [], self.page
+            else:
+                if not "".join(run).strip():
+                    run_page = self.page if sub.tag != PB else sub.get("n") or self.page
+                self._child_inline(sub, run)
+            if sub.tail:
+                run.append(sub.tail)
+        self.emit("item", run, page=run_page)
+        self._item_label = None
 
     def table(self, el: etree._Element) -> None:
         for child in el:

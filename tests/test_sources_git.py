@@ -109,3 +109,26 @@ def test_unreachable_remote_raises(tmp_path):
     source = open_source(f"git+{(tmp_path / 'missing').as_uri()}", tmp_path / "data")
     with pytest.raises(FetchError, match="git clone failed"):
         source.scan()
+
+
+def test_shallow_clone_follows_the_branch(upstream, tmp_path):
+    url = f"git+{upstream.as_uri()}"
+    source = open_source(url, tmp_path / "data", volumes=["frus1861"], depth=1)
+    (first,) = source.scan()
+    target = upstream / "volumes" / "frus1861.xml"
+    target.write_bytes(target.read_bytes() + b"\n")
+    git(upstream, "commit", "-q", "-am", "touch")
+    (second,) = source.scan()  # the same Source object fetches again on every scan
+    assert second.version != first.version
+    assert source.fetch(second).path.read_bytes() == target.read_bytes()
+    assert git(source.repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def test_default_upstream_and_clone_location(tmp_path):
+    from tasks.sources.git import DEFAULT_URL
+
+    source = open_source("git", tmp_path / "data")  # no network until scan()
+    assert source.url == DEFAULT_URL == "https://github.com/HistoryAtState/frus.git"
+    assert source.uri == "git+" + DEFAULT_URL
+    assert source.repo.parent == (tmp_path / "data").resolve() / "sources" / "git"
+    assert source.repo.name.startswith("github.com-HistoryAtState-frus.git-")

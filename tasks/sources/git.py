@@ -64,6 +64,7 @@ class GitSource(Source):
         ref: str = "HEAD",
         timeout: float | None = 3600.0,
         max_size: int | None = None,
+        depth: int | None = None,
     ) -> None:
         """Args:
             uri: ``git+<url>``, or ``git`` for :data:`DEFAULT_URL`.
@@ -73,6 +74,7 @@ class GitSource(Source):
             ref: ``HEAD`` (the remote's default branch) or a branch name.
             timeout: seconds allowed for one git command (clone, fetch, cat-file).
             max_size: refuse blobs larger than this many bytes.
+            depth: keep only this many commits of history (``--depth``); None = all.
         """
         self.url = DEFAULT_URL if uri in ("git", "git+") else uri.removeprefix("git+")
         if not self.url or self.url.startswith("-") or ref.startswith("-"):
@@ -84,6 +86,7 @@ class GitSource(Source):
         self.refspec = f"+{ref if ref == 'HEAD' else 'refs/heads/' + ref}:{_HEAD_REF}"
         self.timeout = timeout
         self.max_size = max_size
+        self.depth_args = [f"--depth={int(depth)}"] if depth else []
         self.repo = inside(self.data_root, "sources", "git", _slug(self.url))
         self.revision: str | None = None
 
@@ -92,7 +95,7 @@ class GitSource(Source):
         with self._lock():
             if not (self.repo / "HEAD").is_file():
                 self._clone()
-            self._git("fetch", "--quiet", "--no-tags", "origin", self.refspec)
+            self._git("fetch", "--quiet", "--no-tags", *self.depth_args, "origin", self.refspec)
         self.revision = self._git("rev-parse", "--verify", _HEAD_REF + "^{commit}").strip()
         return self.revision
 
@@ -146,8 +149,8 @@ class GitSource(Source):
     def _clone(self) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.repo.parent))
         try:
-            self._git("clone", "--quiet", "--bare", "--filter=blob:none", "--", self.url,
-                      str(tmp), in_repo=False)
+            self._git("clone", "--quiet", "--bare", "--filter=blob:none", *self.depth_args,
+                      "--", self.url, str(tmp), in_repo=False)
             os.replace(tmp, self.repo)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

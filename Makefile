@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine: `make run` (set up, ingest, search) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+CORPUS ?= $(or $(FRUS_CORPUS),../shared/corpus)
+DATA   ?= data
+export PREFECT_SERVER_ANALYTICS_ENABLED = false
+export DO_NOT_TRACK = 1
+export PREFECT_HOME ?= $(CURDIR)/.prefect/home
+
+.PHONY: setup run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(VENV)/bin/frus ingest --source $(CORPUS)/frus --data $(DATA)
+	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
+
+test: setup
+	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q
+
+bench: setup
+	$(VENV)/bin/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(DATA) .prefect

@@ -1,0 +1,205 @@
+"""The ingest flow end to end on real volumes: lake, commits, idempotence, warehouse, CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from flows import cli
+from flows.ingest import ingest
+from tasks.store import Lake
+from warehouse import db
+
+SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
+TABLES = ["volumes", "documents", "parts", "footnotes", "rejects"]
+
+
+def _copy(volumes_dir: Path, names: list[str], dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(volumes_dir / name, dest / name)
+    return dest
+
+
+def _snapshot(data: Path) -> dict[str, list]:
+    """Every row of every table, sorted: what an analyst could see."""
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        return {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def corpus_data(tmp_path_factory, corpus: Path) -> Path:
+    """The whole shared corpus (volumes and excerpts) ingested once through the flow."""
+    data = tmp_path_factory.mktemp("corpus-data")
+    summary = ingest(source=str(corpus / "frus"), data_dir=str(data))
+    assert summary["status"] == "completed", summary
+    return data
+
+
+def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
+    with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 7232
+        assert con.execute("SELECT count(DISTINCT doc_key) FROM documents").fetchone()[0] == 7232
+        keys = [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()]
+        # independent check: documents whose title or body hold the phrase, by Python
+        expected = sorted(
+            k for k, title, text in con.execute("SELECT doc_key, title, text FROM documents").fetchall()
+            if "outer mongolia" in " ".join(f"{title or ''} {text}".split()).lower()
+        )
+    assert sorted(keys) == expected == ["frus1919Parisv01/d37", "frus1938v03/d83"]
+    assert cli.main(["search", "Outer Mongolia", "--data", str(corpus_data), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["doc_key"] for r in rows) == expected
+    assert all(r["snippet"] and "mongolia" in r["snippet"].lower() for r in rows)
+
+
+def test_mentions_spans_white_space_and_notes(corpus_data: Path):
+    with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
+        # d83: "Outer\n Mongolia" split over lines in the TEI, and case-insensitive
+        row = con.execute("SELECT hits, snippet FROM mentions('OUTER    mongolia') "
+                          "WHERE doc_key = 'frus1938v03/d83'").fetchone()
+        assert row[0] == 2
+        plain = {r[0] for r in con.execute("SELECT doc_key FROM mentions('Legislative Yuan')").fetchall()}
+        with_notes = {r[0] for r in con.execute(
+            "SELECT doc_key FROM mentions('Legislative Yuan', include_notes := true)").fetchall()}
+    assert "frus1938v03/d83" not in plain  # only in footnote 7
+    assert "frus1938v03/d83" in with_notes
+
+
+def test_lake_layout_and_lineage(corpus_data: Path):
+    lake = Lake(corpus_data)
+    files = lake.paths("documents")
+    assert len(files) == 21
+    for f in files:
+        assert f.parent.name.startswith("volume_id=")
+        meta = pq.ParquetFile(f).metadata
+        assert meta.row_group(0).column(0).compression == "ZSTD"
+    with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
+        for t in TABLES:
+            nulls = con.execute(f"SELECT count(*) FROM {t} WHERE source_sha256 IS NULL OR run_id IS NULL "
+                                "OR parser_version IS NULL").fetchone()[0]
+            assert nulls == 0, t
+        assert con.execute("SELECT count(*) FROM documents WHERE source_uri IS NULL").fetchone()[0] == 0
+
+
+def test_duckdb_shell_without_python(corpus_data: Path):
+    shell = Path(sys.executable).with_name("duckdb")
+    out = subprocess.run([str(shell), "-readonly", "-csv", str(db.warehouse_path(corpus_data)), "-c",
+                          "SELECT doc_key FROM mentions('Outer Mongolia') ORDER BY doc_key"],
+                         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.stdout.split() == ["doc_key", "frus1919Parisv01/d37", "frus1938v03/d83"]
+
+
+def test_bm25_index(corpus_data: Path):
+    with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
+        top = con.execute("SELECT doc_key FROM search_parts('Outer Mongolia Soviet divisions') LIMIT 3").fetchall()
+    assert ("frus1938v03/d83",) in top
+
+
+def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
+    src = _copy(volumes_dir, SMALL, tmp_path / "src")
+    data = tmp_path / "data"
+    first = ingest(source=str(src), data_dir=str(data))
+    assert first["items_new"] == 2 and first["documents_added"] == 138 + 23
+    before, manifest = _snapshot(data), Lake(data).manifest()
+    mtime = db.warehouse_path(data).stat().st_mtime_ns
+    second = ingest(source=str(src), data_dir=str(data))
+    assert second["items_unchanged"] == 2 and second["items_new"] == 0
+    assert _snapshot(data) == before
+    assert Lake(data).manifest().version == manifest.version  # nothing committed
+    assert db.warehouse_path(data).stat().st_mtime_ns == mtime  # index not rebuilt
+    # a touched but identical file is hashed, found equal, and still changes no row
+    os.utime(src / SMALL[0], ns=(time.time_ns(), time.time_ns()))
+    third = ingest(source=str(src), data_dir=str(data))
+    assert third["items_unchanged"] == 2
+    assert _snapshot(data) == before
+
+
+def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
+    data = tmp_path / "data"
+    summary = ingest(source=str(src), data_dir=str(data))
+    assert summary["items_failed"] == 1 and summary["items_new"] == 1
+    assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 138
+
+
+def test_killed_run_leaves_previous_state(tmp_path: Path, volumes_dir: Path):
+    """SIGKILL an ingest mid-run: readers keep the committed state; the next run completes."""
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    data = tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data))
+    before = _snapshot(data)
+    _copy(volumes_dir, ["frus1861.xml", "frus1864p3.xml", "frus1870.xml"], src)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ingest", "--source", str(src),
+                             "--data", str(data)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lake_docs = data / "lake" / "documents"
+    deadline = time.time() + 120
+    try:  # kill once the run has written some files of its own, before it commits
+        while time.time() < deadline and len(list(lake_docs.glob("volume_id=*/*.parquet"))) < 2:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert Lake(data).manifest().version == 1
+    assert _snapshot(data) == before
+    summary = ingest(source=str(src), data_dir=str(data))
+    assert summary["status"] == "completed" and summary["items_new"] == 3
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 138 + 350 + 885 + 541
+
+
+def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
+    """A read-only connection stays usable while another process reads and the warehouse is rebuilt."""
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    data = tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data))
+    path = db.warehouse_path(data)
+    with db.connect(path, read_only=True) as reader:
+        n = reader.execute("SELECT count(*) FROM documents").fetchone()[0]
+        other = subprocess.run(
+            [sys.executable, "-c", "import sys; from warehouse import db; "
+             "c = db.connect(sys.argv[1], read_only=True); "
+             "print(c.execute('SELECT count(*) FROM parts').fetchone()[0])", str(path)],
+            capture_output=True, text=True, check=True)
+        assert int(other.stdout) > n
+        assert db.refresh(data, force=True)  # rebuilt beside, renamed into place
+        assert reader.execute("SELECT count(*) FROM documents").fetchone()[0] == n
+    assert not db.refresh(data)  # unchanged lake: no rebuild
+
+
+def test_cli_errors_are_clear(tmp_path: Path, capsys):
+    assert cli.main(["search", "x", "--data", str(tmp_path / "nothing")]) == 1
+    assert "no warehouse" in capsys.readouterr().err
+    assert cli.main(["ingest", "--source", str(tmp_path / "missing"), "--data", str(tmp_path)]) == 1
+    assert "source not found" in capsys.readouterr().err
+
+
+def test_every_command_is_documented():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in cli._parser()._subparsers._group_actions[0].choices:
+        assert f"frus {name}" in readme, name
+
+
+def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
+    assert cli.main(["sql", "SELECT count(*) AS n FROM volumes", "--data", str(corpus_data),
+                     "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 21}]
+    assert cli.main(["sql", "DROP VIEW documents", "--data", str(corpus_data)]) == 1
+    assert "read-only" in capsys.readouterr().err.lower()
+    with pytest.raises(duckdb.Error):
+        db.connect(db.warehouse_path(corpus_data), read_only=True).execute("CREATE TABLE x(i INT)")
