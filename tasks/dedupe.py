@@ -7,8 +7,9 @@ Pure functions over :class:`DedupeDoc` (built from a :class:`~tasks.records.Docu
   the highest ``rank`` (run / ingest time) wins (:func:`newest_versions`). Older versions stay in
   the lake; :func:`find_duplicates` only ever sees the newest one per key, so feeding it the same
   documents twice changes nothing.
-* **Exact** -- same :func:`content_hash`: sha256 of the canonical text (NFKC, case-folded, every
-  punctuation / symbol / control character replaced by a space, white space collapsed). Digits
+* **Exact** -- same :func:`content_hash`: sha256 of the canonical text (NFKC, case-folded, the
+  words -- runs of letters and digits -- joined by single spaces, so punctuation, quotes,
+  symbols and line breaks only separate words). Digits
   are kept as they are: footnote markers glued to words ("Fo7") are removed by the normalisers,
   not here, because stripping digits would merge documents that differ only in a number.
 * **Cross-source** -- a page-text document without a URL (``hsg-text/…``) is matched to its TEI

@@ -252,7 +252,8 @@ def _correspondents(head, title):
         return None, None, None, None
 
     def typed(tag: str, kind: str) -> str | None:
-        found = [_plain(e) for e in head.iter(TEI + tag) if e.get("type") == kind]
+        found = [_plain(e) for e in head.iter(TEI + tag)
+                 if e.get("type") == kind and not any(a.tag == NOTE for a in e.iterancestors())]
         found = [f for f in found if f]
         return ", ".join(found) or None
 
@@ -301,7 +302,7 @@ class _Walker:
             # The first part of a list item (its text, or its first <p>) carries the label.
             label, path = self._item_label(text)
             self._item_label = None
-            kind = "item"
+            kind = "item" if kind == "paragraph" else kind
         seq = len(self.parts)
         self.parts.append(Part(self.doc_key, seq, kind, text, label, path, page or self.page, self.attachment))
         for fn in self._pending:
@@ -568,10 +569,11 @@ def _plain(el: etree._Element) -> str:
     for child in el:
         if isinstance(child.tag, str) and child.tag != NOTE:
             if child.tag == LB:
-                out.append(" ")
+                out.append("" if child.get("break") == "no" else " ")
             else:
                 out.append(_plain(child))
         if child.tail:
             out.append(child.tail)
     text = squash("".join(out))
-    return re.sub(r"\(\s+(.*?)\s+\)", r"(\1)", text)
+    # spaced names in heads: "( Bell )", "( Bell)" -> "(Bell)"
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))

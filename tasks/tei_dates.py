@@ -53,25 +53,46 @@ def document_dates(div: etree._Element) -> DocDates:
     dateline = _first_own(div, TEI + "dateline")
     if dateline is not None:
         place = dateline.find(f".//{TEI}placeName")
-        out.place = squash("".join(place.itertext())).rstrip(",.") or None if place is not None else None
+        out.place = _plain(place).rstrip(",.") or None if place is not None else None
         date = dateline.find(f".//{TEI}date")
-        out.text = squash("".join((date if date is not None else dateline).itertext())) or None
+        out.text = _plain(date if date is not None else dateline) or None
     lo, hi = div.get(FRUS + "doc-dateTime-min"), div.get(FRUS + "doc-dateTime-max")
+    hi = hi if parse_iso(hi) else lo  # a missing or broken max: the min stands for both
     if not parse_iso(lo):
         lo = hi = None
         for date in _dates_in_order(div, dateline):
-            lo = date.get("when") or date.get("from") or date.get("notBefore")
-            hi = date.get("when") or date.get("to") or date.get("notAfter") or lo
-            lo = lo or hi
-            if parse_iso(lo):
+            lo, hi = _range(date)
+            if lo:
                 if out.text is None:
-                    out.text = squash("".join(date.itertext())) or None
+                    out.text = _plain(date) or None
                 break
-            lo = hi = None
     if lo:
         out.min, out.min_iso = parse_iso(lo), lo
         out.max, out.max_iso = parse_iso(hi or lo, end=True), hi or lo
     return out
+
+
+def _range(date: etree._Element) -> tuple[str | None, str | None]:
+    """The machine-readable (start, end) of a ``date``: @when, else @from/@notBefore and
+    @to/@notAfter (either alone stands for both); (None, None) when none is ISO."""
+    when = date.get("when")
+    if parse_iso(when):
+        return when, when
+    lo = next((v for v in (date.get("from"), date.get("notBefore")) if parse_iso(v)), None)
+    hi = next((v for v in (date.get("to"), date.get("notAfter")) if parse_iso(v)), None)
+    return (lo or hi, hi or lo) if lo or hi else (None, None)
+
+
+def _plain(el: etree._Element) -> str:
+    """Text of ``el`` without its footnotes."""
+    out = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and child.tag != TEI + "note":
+            out.append(" " if child.tag == TEI + "lb" and child.get("break") != "no" else "")
+            out.append(_plain(child))
+        if child.tail:
+            out.append(child.tail)
+    return squash("".join(out))
 
 
 def _first_own(div: etree._Element, tag: str):
@@ -91,10 +112,22 @@ def _in_attachment(el: etree._Element, stop: etree._Element) -> bool:
     return False
 
 
+def _in_note(el: etree._Element, stop: etree._Element) -> bool:
+    for anc in el.iterancestors():
+        if anc is stop:
+            return False
+        if anc.tag == TEI + "note":
+            return True
+    return False
+
+
 def _dates_in_order(div: etree._Element, dateline):
-    """Candidate dates: the dateline's, then the document's own, then its attachments'."""
+    """Candidate dates: the dateline's, then the document's own, then its attachments',
+    then (last resort) those in footnotes."""
     if dateline is not None:
         yield from dateline.iter(TEI + "date")
     dates = list(div.iter(TEI + "date"))
-    yield from (d for d in dates if not _in_attachment(d, div))
-    yield from (d for d in dates if _in_attachment(d, div))
+    text = [d for d in dates if not _in_note(d, div)]
+    yield from (d for d in text if not _in_attachment(d, div))
+    yield from (d for d in text if _in_attachment(d, div))
+    yield from (d for d in dates if _in_note(d, div))
