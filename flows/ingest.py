@@ -20,8 +20,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from tasks.normalise import normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
-from tasks.sources import FetchedItem, FetchError, Source, SourceItem, open_source  # noqa: E402
-from tasks.store import ItemEntry, Lake, Manifest  # noqa: E402
+from tasks.sources import FetchedItem, Source, SourceItem, open_source, selected, volume_id  # noqa: E402
+from tasks.store import ItemEntry, Lake, LakeBusy, Manifest  # noqa: E402
 from warehouse import db  # noqa: E402
 
 
@@ -60,7 +60,9 @@ def scan(source: Source) -> list[SourceItem]:
     return source.scan()
 
 
-@task(name="fetch", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+# Sources retry transient errors themselves (HTTP backoff); the task retries once more
+# for what outlives them (a network down for a minute).
+@task(name="fetch", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def fetch(source: Source, item: SourceItem) -> FetchedItem:
     return source.fetch(item)
 
@@ -75,13 +77,14 @@ def normalise_and_store(lake: Lake, fetched: FetchedItem, run_id: str, source: s
         uri=fetched.item.uri, volume_id=parsed.volume.volume_id, sha256=fetched.sha256,
         version=fetched.item.version, parser_version=PARSER_VERSION, run_id=run_id,
         ingested_at=datetime.now(timezone.utc).isoformat(), documents=len(parsed.documents),
-        files=files, source=source, rejects=len(parsed.rejects),
+        files=files, source=source, name=fetched.item.name, rejects=len(parsed.rejects),
     )
 
 
 @task(name="commit", cache_policy=NO_CACHE)
-def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], report: RunReport) -> Manifest:
-    return lake.commit(base, entries, report.row())
+def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], report: RunReport,
+           failed: list[dict]) -> Manifest:
+    return lake.commit(base, entries, report.row(), failed)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
@@ -90,27 +93,45 @@ def refresh_warehouse(data_root: Path) -> bool:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None) -> dict:
+def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
+           wait: bool = True) -> dict:
     """Ingest a source (a folder of TEI volumes and page texts) into the lake and warehouse.
 
     Args:
         source: where the volumes are (a local folder for now).
         data_dir: the data root (lake, landing zone, warehouse).
         volumes: volume ids or globs to select (``frus1936v*``); None = all.
+        wait: when another ingest holds the data root, wait for it (True) or skip (False).
     """
     log = get_run_logger()
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root)
+    try:
+        lock = lake.lock(wait=wait)
+        lock.__enter__()
+    except LakeBusy as exc:
+        log.warning("skipped: %s (runs never overlap)", exc)
+        return {"status": "skipped", "reason": str(exc)}
+    try:
+        return _ingest(log, lake, source, volumes)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
     base = lake.manifest()
     report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
     entries: dict[str, ItemEntry] = {}
+    failed: list[dict] = []
 
-    with open_source(source, data_root, volumes) as src:
+    with open_source(source, lake.data_root, volumes) as src:
         items = scan(src)
         report.items_seen = len(items)
         for n, item in enumerate(items, start=1):
             t0 = time.perf_counter()
             old = base.items.get(item.uri)
+            if old and old.withdrawn_run:
+                old = None  # back after a withdrawal: ingest as new
             if old and old.version == item.version and old.parser_version == PARSER_VERSION:
                 report.items_unchanged += 1  # unchanged before fetching: no read, no parse
                 continue
@@ -124,6 +145,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
             except Exception as exc:  # one bad item fails alone; the run goes on
                 report.items_failed += 1
                 report.failures.append(f"{item.name}: {exc}")
+                failed.append({"volume_id": volume_id(item.name), "source_uri": item.uri,
+                               "place": item.name, "reason": str(exc), "source_sha256": None})
                 log.error("[%d/%d] %s failed: %s", n, len(items), item.name, exc)
                 continue
             entries[item.uri] = entry
@@ -137,16 +160,29 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
             log.info("[%d/%d] %s: %d documents, %d rejects (%.1f s)", n, len(items), item.name,
                      entry.documents, entry.rejects, time.perf_counter() - t0)
 
+        # Items this source offered before and no longer does are withdrawn, not deleted:
+        # their rows stay, flagged with the run that saw them go.
+        seen = {i.uri for i in items}
+        for uri, old in base.items.items():
+            if (old.source == source and not old.withdrawn_run and uri not in seen
+                    and old.name and selected(old.name, volumes)):
+                entries[uri] = ItemEntry(**{**old.__dict__, "withdrawn_run": report.run_id})
+                report.items_removed += 1
+                report.documents_withdrawn += old.documents
+                log.info("%s withdrawn: no longer in %s", old.name, source)
+
+    report.rejects += len(failed)
     report.status = "failed" if report.items_failed and not entries else (
         "partial" if report.items_failed else "completed")
     report.finished_at = datetime.now(timezone.utc)
-    changed = bool(entries) or report.items_failed
-    manifest = commit(lake, base, entries, report) if changed else base
-    refresh_warehouse(data_root)
+    changed = bool(entries) or bool(failed)
+    manifest = commit(lake, base, entries, report, failed) if changed else base
+    refresh_warehouse(lake.data_root)
     summary = {**report.row(), "failures": report.failures, "manifest_version": manifest.version}
     _publish(summary)
-    log.info("run %s %s: %d new, %d changed, %d unchanged, %d failed", report.run_id, report.status,
-             report.items_new, report.items_changed, report.items_unchanged, report.items_failed)
+    log.info("run %s %s: %d new, %d changed, %d unchanged, %d removed, %d failed", report.run_id,
+             report.status, report.items_new, report.items_changed, report.items_unchanged,
+             report.items_removed, report.items_failed)
     return summary
 
 

@@ -89,6 +89,7 @@ class ItemEntry:
     documents: int
     files: dict[str, str] = field(default_factory=dict)  # table -> path relative to the lake
     source: str | None = None  # the source URI the item was read from
+    name: str | None = None  # the item's name inside its source (volumes/frus1861.xml)
     rejects: int = 0
     withdrawn_run: str | None = None
 
@@ -100,11 +101,13 @@ class Manifest:
     version: int = 0
     items: dict[str, ItemEntry] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)  # run files, relative to the lake
+    run_rejects: list[str] = field(default_factory=list)  # items a run could not read
 
     def files(self, table: str) -> list[str]:
         if table == "runs":
             return list(self.runs)
-        return sorted(e.files[table] for e in self.items.values() if table in e.files)
+        files = sorted(e.files[table] for e in self.items.values() if table in e.files)
+        return files + self.run_rejects if table == "rejects" else files
 
 
 class Lake:
@@ -122,7 +125,7 @@ class Lake:
             return Manifest()
         raw = json.loads(path.read_text())
         items = {uri: ItemEntry(**entry) for uri, entry in raw["items"].items()}
-        return Manifest(raw["version"], items, raw.get("runs", []))
+        return Manifest(raw["version"], items, raw.get("runs", []), raw.get("run_rejects", []))
 
     def paths(self, table: str, manifest: Manifest | None = None) -> list[Path]:
         """Absolute paths of the committed files of ``table``."""
@@ -148,23 +151,34 @@ class Lake:
             out[table] = rel
         return out
 
-    def write_rejects(self, volume_id: str, rejects: list[dict], lineage: Lineage) -> str:
-        rel = f"rejects/volume_id={volume_id}/{lineage.source_sha256[:16]}-p{lineage.parser_version}.parquet"
-        rows = [dict(r, volume_id=volume_id, source_sha256=lineage.source_sha256, run_id=lineage.run_id,
-                     parser_version=lineage.parser_version) for r in rejects]
-        _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
-        return rel
+    def lock(self, wait: bool = True):
+        """An exclusive lock on the lake, held by one ingest at a time (released on exit).
 
-    def commit(self, base: Manifest, items: dict[str, ItemEntry], run_row: dict) -> Manifest:
-        """Write the run's row, then swap in a manifest with ``items`` applied to ``base``."""
-        run_rel = f"runs/{run_row['run_id']}.parquet"
+        Raises:
+            LakeBusy: ``wait`` is False and another run holds the lock.
+        """
+        return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait)
+
+    def commit(self, base: Manifest, items: dict[str, ItemEntry], run_row: dict,
+               failed: list[dict] | None = None) -> Manifest:
+        """Write the run's row (and rejects of items it could not read), then swap in a
+        manifest with ``items`` applied to ``base``."""
+        run_id = run_row["run_id"]
+        run_rel = f"runs/{run_id}.parquet"
         _write_table(self.data_root, self.root / run_rel, pa.Table.from_pylist([run_row], RUNS))
-        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel])
+        rejects = list(base.run_rejects)
+        if failed:
+            rel = f"rejects/run={run_id}/failed-items.parquet"
+            rows = [dict(r, run_id=run_id, parser_version=run_row.get("parser_version")) for r in failed]
+            _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
+            rejects.append(rel)
+        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel], rejects)
         payload = {
             "version": new.version,
             "committed_at": datetime.now(timezone.utc).isoformat(),
             "items": {uri: asdict(e) for uri, e in sorted(new.items.items())},
             "runs": new.runs,
+            "run_rejects": new.run_rejects,
         }
         atomic_write_bytes(self.data_root, self.root / MANIFEST, json.dumps(payload, indent=1).encode())
         self.collect_garbage(new)
@@ -173,7 +187,7 @@ class Lake:
     def collect_garbage(self, manifest: Manifest) -> int:
         """Remove data files and temporary files no committed manifest refers to."""
         keep = {self.root / rel for e in manifest.items.values() for rel in e.files.values()}
-        keep |= {self.root / rel for rel in manifest.runs}
+        keep |= {self.root / rel for rel in manifest.runs + manifest.run_rejects}
         removed = 0
         if not self.root.exists():
             return 0
@@ -204,3 +218,27 @@ def _volume_tables(parsed: ParsedVolume, lineage: Lineage) -> dict[str, list[dic
         "footnotes": footnotes,
         "rejects": rejects,
     }
+
+
+class LakeBusy(Exception):
+    """Another ingest holds the lake."""
+
+
+class _LakeLock:
+    def __init__(self, path: Path, wait: bool):
+        self.path, self.wait, self.fh = path, wait, None
+
+    def __enter__(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self.fh.close()
+            raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()  # closing releases the flock

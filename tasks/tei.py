@@ -365,8 +365,15 @@ class _Walker:
                 self._footnote(el, text)
         else:
             self._footnote(el, text)
+        before = len(self.footnotes)
         for sub in nested:  # a footnote inside a note (even a source note) is a footnote
             self.note(sub)
+        if el.get("type") == "source" and self.attachment is not None and self._att_part is not None:
+            # their markers stand in the attachment's label: anchor them to that part
+            inner = self.footnotes[before:]
+            for fn in inner:
+                fn.part_seq = self._att_part.seq
+            self._pending = [fn for fn in self._pending if all(fn is not f for f in inner)]
 
     def _footnote(self, el: etree._Element, text: str) -> None:
         fn = Footnote(self.doc_key, el.get(XML_ID) or f"{self.doc_id}fn-{len(self.footnotes) + 1}", el.get("n"),
@@ -517,11 +524,9 @@ class _Walker:
                 self.emit("item", run, page=run_page)
                 if sub.tag == TEI + "list":
                     if self._item_label is not None:
-                        # a label with nothing before its sub-list: keep the label as a part
-                        label, path = labeller("")
+                        # nothing before the sub-list: its items carry the label in their paths
+                        labeller("")
                         self._item_label = None
-                        if label:
-                            self.parts.append(Part(self.doc_key, len(self.parts), "item", "", label, path, self.page, self.attachment))
                     self.list(sub, resolved.get("path") or fallback_path)  # a sub-list continues the path
                 else:
                     self.block(sub, "paragraph")

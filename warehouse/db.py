@@ -65,6 +65,19 @@ def _empty_file(lake: Lake, table: str) -> Path:
     return path
 
 
+def _items_table(con: duckdb.DuckDBPyConnection, manifest) -> None:
+    """The manifest's items as a table: what each source item holds, and withdrawals."""
+    con.execute("CREATE TABLE lake_items (uri VARCHAR, name VARCHAR, source VARCHAR, volume_id VARCHAR, "
+                "sha256 VARCHAR, version VARCHAR, run_id VARCHAR, ingested_at TIMESTAMPTZ, "
+                "documents BIGINT, withdrawn_run VARCHAR)")
+    rows = [(e.uri, e.name, e.source, e.volume_id, e.sha256, e.version, e.run_id, e.ingested_at or None,
+             e.documents, e.withdrawn_run) for e in manifest.items.values()]
+    if rows:
+        con.executemany("INSERT INTO lake_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute("COMMENT ON TABLE lake_items IS 'Source items in the lake (from lake/_manifest.json): "
+                "version, hash, the run that ingested each, and the run that saw it withdrawn.'")
+
+
 def is_current(data_root: Path) -> bool:
     """True when the warehouse was built from the committed manifest with the current SQL."""
     path = warehouse_path(data_root)
@@ -97,6 +110,7 @@ def refresh(data_root: Path, force: bool = False) -> bool:
     tmp.unlink(missing_ok=True)
     try:
         with connect(tmp) as con:
+            _items_table(con, manifest)
             con.execute(sql)
             # one statement at a time: the PRAGMA must bind after part_text exists
             for statement in _sql("fts.sql").split(";\n"):

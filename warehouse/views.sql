@@ -7,8 +7,10 @@ SELECT * FROM read_parquet({files:volumes}, union_by_name := true);
 COMMENT ON VIEW volumes IS 'One row per FRUS volume: titles, publication year, editors, document count, lineage.';
 
 CREATE OR REPLACE VIEW documents AS
-SELECT * FROM read_parquet({files:documents}, union_by_name := true);
-COMMENT ON VIEW documents IS 'One row per document (doc_key = volume_id/doc_id): metadata from the head, source note and dateline; text = the body as plain text, footnotes out.';
+SELECT d.*, i.withdrawn_run
+FROM read_parquet({files:documents}, union_by_name := true) d
+LEFT JOIN lake_items i ON i.uri = d.source_uri;
+COMMENT ON VIEW documents IS 'One row per document (doc_key = volume_id/doc_id): metadata from the head, source note and dateline; text = the body as plain text, footnotes out; withdrawn_run = the run that saw its source item removed upstream (NULL while current).';
 
 CREATE OR REPLACE VIEW parts AS
 SELECT * FROM read_parquet({files:parts}, union_by_name := true);
@@ -47,8 +49,8 @@ hits AS (
            regexp_extract(coalesce(d.text, ''), rx.rx) AS first_hit,
            coalesce(n.note_hits, 0) AS note_hits
     FROM documents d CROSS JOIN rx LEFT JOIN notes n USING (doc_key)
-    WHERE regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
-       OR n.note_hits > 0
+    WHERE d.withdrawn_run IS NULL AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
+       OR n.note_hits > 0)
 )
 SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,
        CASE WHEN first_hit = '' THEN NULL ELSE
