@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/frus ingest --source $(CORPUS)/frus --data $(DATA)
+	$(VENV)/bin/frus ingest --source $(CORPUS) --data $(DATA)
 	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
 
 test: setup

@@ -1,4 +1,4 @@
-"""The ``frus`` command: ingest, search, sql, status, refresh."""
+"""The ``frus`` command: ingest, serve, search, sql, status, refresh."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,12 @@ from pathlib import Path
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
 DEFAULT_DATA = os.environ.get("FRUS_DATA", "data")
+SOURCE_HELP = (
+    "where the volumes are: a folder PATH (or file://…), searched recursively; "
+    "git (the upstream https://github.com/HistoryAtState/frus.git), git+https://… or "
+    "git+file://… (a git repository: its volumes/ folder); http(s)://… (one .xml URL, or a "
+    "base URL completed by --volumes); urls:FILE (a text file of URLs, one a line)."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +48,19 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     c = command("ingest", cmd_ingest, "Fetch, normalise and store a source, then refresh the warehouse.")
-    c.add_argument("--source", required=True, help="a folder of TEI volumes (searched recursively)")
+    c.add_argument("--source", required=True, metavar="SOURCE", help=SOURCE_HELP)
     c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+
+    c = command("serve", cmd_serve, "Run the ingest on a schedule (the 'nightly' Prefect deployment) "
+                "until stopped.")
+    c.add_argument("--source", default="git", metavar="SOURCE",
+                   help=SOURCE_HELP + " Default: git (the upstream repository).")
+    c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+    c.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: '0 3 * * *', 03:00 daily)")
+    c.add_argument("--timezone", default="America/New_York",
+                   help="IANA time zone of the cron schedule (default: America/New_York)")
+    c.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                   help="run every SECONDS instead of on the cron schedule (tests, demos)")
 
     c = command("search", cmd_search, "Documents whose title or body mention a phrase.")
     c.add_argument("phrase")
@@ -67,11 +84,21 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_ingest(args) -> int:
     from flows.ingest import ingest
 
-    if not (args.source.startswith(("git", "http", "urls:")) or Path(args.source).exists()):
-        raise FileNotFoundError(f"source not found: {args.source}")
+    _check_source(args.source)
     summary = ingest(source=args.source, data_dir=args.data, volumes=args.volumes or None)
     print(json.dumps({k: v for k, v in summary.items()}, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] == "completed" else 1
+
+
+def cmd_serve(args) -> int:
+    from flows.deploy import serve_nightly
+
+    _check_source(args.source)
+    if args.interval is not None and args.interval <= 0:
+        raise ValueError("--interval must be a positive number of seconds")
+    serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
+                  cron=args.cron, timezone=args.timezone, interval=args.interval)
+    return 0
 
 
 def cmd_search(args) -> int:
@@ -118,6 +145,11 @@ def cmd_refresh(args) -> int:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _check_source(source: str) -> None:
+    if not (source.startswith(("git", "http", "urls:", "file://")) or Path(source).exists()):
+        raise FileNotFoundError(f"source not found: {source}")
 
 
 def _query(data: str, sql: str, params: list | None = None):

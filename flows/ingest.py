@@ -1,4 +1,4 @@
-"""The ingest flow: fetch → normalise → store → publish, one source item (volume) a task.
+"""The ingest flow: fetch → normalise → dedupe → store → publish, one source item (volume) a task.
 
 Reads top to bottom like the pipeline. The work lives in ``tasks/`` as plain functions;
 this module only orchestrates, retries and reports.
@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from tasks.dedupe_lake import cluster_items  # noqa: E402
 from tasks.normalise import normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
 from tasks.sources import FetchedItem, Source, SourceItem, open_source, selected, volume_id  # noqa: E402
@@ -81,10 +82,16 @@ def normalise_and_store(lake: Lake, fetched: FetchedItem, run_id: str, source: s
     )
 
 
+@task(name="deduplicate", cache_policy=NO_CACHE)
+def deduplicate(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], run_id: str):
+    """Duplicate clusters over every current document of the state about to be committed."""
+    return cluster_items(lake, {**base.items, **entries}, run_id)
+
+
 @task(name="commit", cache_policy=NO_CACHE)
 def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], report: RunReport,
-           failed: list[dict]) -> Manifest:
-    return lake.commit(base, entries, report.row(), failed)
+           failed: list[dict], duplicates) -> Manifest:
+    return lake.commit(base, entries, report.row(), failed, duplicates)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
@@ -176,7 +183,11 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
         "partial" if report.items_failed else "completed")
     report.finished_at = datetime.now(timezone.utc)
     changed = bool(entries) or bool(failed)
-    manifest = commit(lake, base, entries, report, failed) if changed else base
+    manifest = base
+    if changed:
+        # only a change of documents needs new clusters; a failed item alone keeps the old ones
+        duplicates = deduplicate(lake, base, entries, report.run_id) if entries else None
+        manifest = commit(lake, base, entries, report, failed, duplicates)
     refresh_warehouse(lake.data_root)
     summary = {**report.row(), "failures": report.failures, "manifest_version": manifest.version}
     _publish(summary)

@@ -80,11 +80,11 @@ class _Block:
 # --------------------------------------------------------------------------- public API
 
 
-def parse_page_file(path: Path) -> Document:
+def parse_page_file(path: Path, *, name: str | None = None, original: Path | None = None) -> Document:
     """Read a page-text file (and its ``.url`` sidecar, if any) and parse it.
 
-    The sidecar is ``<stem>.url`` or ``<name>.url`` beside the file; its first non-empty line
-    is the page URL.
+    The sidecar is ``<stem>.url`` or ``<name>.url`` beside the file (beside ``original`` when
+    the bytes were landed elsewhere); its first non-empty line is the page URL.
 
     Raises:
         ValueError: the file is empty or not UTF-8, or the URL is not a history.state.gov
@@ -97,14 +97,15 @@ def parse_page_file(path: Path) -> Document:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     url = None
-    for side in (path.with_suffix(".url"), path.with_name(path.name + ".url")):
+    beside = Path(original) if original else path
+    for side in (beside.with_suffix(".url"), beside.with_name(beside.name + ".url")):
         if side.is_file():
             lines = [ln.strip() for ln in side.read_text("utf-8-sig").splitlines() if ln.strip()]
             if not lines:
                 raise ValueError(f"{side}: empty URL sidecar")
             url = lines[0].removeprefix("URL:").strip()
             break
-    return parse_page_text(text, name=str(path), url=url)
+    return parse_page_text(text, name=name or str(path), url=url)
 
 
 def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document:

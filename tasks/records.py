@@ -76,6 +76,8 @@ class Document:
     page_end: str | None = None
     text: str = ""
     word_count: int = 0
+    reviewed: bool = False  # from a reviewed volume (TEI with @subtype / frus:doc-dateTime)
+    content_hash: str | None = None  # canonical text hash (tasks/dedupe.py), set on normalising
     parts: list[Part] = field(default_factory=list)
     footnotes: list[Footnote] = field(default_factory=list)
 

@@ -102,10 +102,13 @@ class Manifest:
     items: dict[str, ItemEntry] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)  # run files, relative to the lake
     run_rejects: list[str] = field(default_factory=list)  # items a run could not read
+    duplicates: str | None = None  # the duplicate clusters of this state
 
     def files(self, table: str) -> list[str]:
         if table == "runs":
             return list(self.runs)
+        if table == "duplicates":
+            return [self.duplicates] if self.duplicates else []
         files = sorted(e.files[table] for e in self.items.values() if table in e.files)
         return files + self.run_rejects if table == "rejects" else files
 
@@ -125,7 +128,8 @@ class Lake:
             return Manifest()
         raw = json.loads(path.read_text())
         items = {uri: ItemEntry(**entry) for uri, entry in raw["items"].items()}
-        return Manifest(raw["version"], items, raw.get("runs", []), raw.get("run_rejects", []))
+        return Manifest(raw["version"], items, raw.get("runs", []), raw.get("run_rejects", []),
+                        raw.get("duplicates"))
 
     def paths(self, table: str, manifest: Manifest | None = None) -> list[Path]:
         """Absolute paths of the committed files of ``table``."""
@@ -160,9 +164,9 @@ class Lake:
         return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait)
 
     def commit(self, base: Manifest, items: dict[str, ItemEntry], run_row: dict,
-               failed: list[dict] | None = None) -> Manifest:
-        """Write the run's row (and rejects of items it could not read), then swap in a
-        manifest with ``items`` applied to ``base``."""
+               failed: list[dict] | None = None, duplicates: pa.Table | None = None) -> Manifest:
+        """Write the run's row (and rejects of items it could not read, and the duplicate
+        clusters of the new state), then swap in a manifest with ``items`` applied to ``base``."""
         run_id = run_row["run_id"]
         run_rel = f"runs/{run_id}.parquet"
         _write_table(self.data_root, self.root / run_rel, pa.Table.from_pylist([run_row], RUNS))
@@ -172,13 +176,18 @@ class Lake:
             rows = [dict(r, run_id=run_id, parser_version=run_row.get("parser_version")) for r in failed]
             _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
             rejects.append(rel)
-        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel], rejects)
+        dup_rel = base.duplicates
+        if duplicates is not None:
+            dup_rel = f"duplicates/{run_id}.parquet"
+            _write_table(self.data_root, self.root / dup_rel, duplicates)
+        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel], rejects, dup_rel)
         payload = {
             "version": new.version,
             "committed_at": datetime.now(timezone.utc).isoformat(),
             "items": {uri: asdict(e) for uri, e in sorted(new.items.items())},
             "runs": new.runs,
             "run_rejects": new.run_rejects,
+            "duplicates": new.duplicates,
         }
         atomic_write_bytes(self.data_root, self.root / MANIFEST, json.dumps(payload, indent=1).encode())
         self.collect_garbage(new)
@@ -188,10 +197,11 @@ class Lake:
         """Remove data files and temporary files no committed manifest refers to."""
         keep = {self.root / rel for e in manifest.items.values() for rel in e.files.values()}
         keep |= {self.root / rel for rel in manifest.runs + manifest.run_rejects}
+        keep |= {self.root / manifest.duplicates} if manifest.duplicates else set()
         removed = 0
         if not self.root.exists():
             return 0
-        for path in self.root.glob("*/volume_id=*/*"):
+        for path in [*self.root.glob("*/volume_id=*/*"), *self.root.glob("duplicates/*")]:
             if path not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1
@@ -212,7 +222,7 @@ def _volume_tables(parsed: ParsedVolume, lineage: Lineage) -> dict[str, list[dic
     rejects = [{"volume_id": vid, **asdict(r), **{k: v for k, v in lin.items() if k != "source_uri"}}
                for r in parsed.rejects]
     return {
-        "volumes": [{**asdict(parsed.volume), **lin}],
+        "volumes": [{**asdict(parsed.volume), **lin}] if parsed.is_volume else [],
         "documents": documents,
         "parts": parts,
         "footnotes": footnotes,

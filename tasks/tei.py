@@ -48,6 +48,7 @@ class ParsedVolume:
     volume: Volume
     documents: list[Document]
     rejects: list[Reject] = field(default_factory=list)
+    is_volume: bool = True  # False for a single page text: no `volumes` row
 
 
 def secure_parser() -> etree.XMLParser:
@@ -210,6 +211,7 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
         url=f"https://history.state.gov/historicaldocuments/{volume_id}/{doc_id}" if div.get(XML_ID) else None,
         doc_number=div.get("n"),
         subtype=subtype,
+        reviewed=div.get("subtype") is not None or div.get(FRUS + "doc-dateTime-min") is not None,
         chapter_path=entry.chapter_path,
         source_notes=notes,
         file_number=note.get("file_number"),

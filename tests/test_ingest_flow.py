@@ -47,12 +47,14 @@ def corpus_data(tmp_path_factory, corpus: Path) -> Path:
 
 def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 7232
-        assert con.execute("SELECT count(DISTINCT doc_key) FROM documents").fetchone()[0] == 7232
+        assert con.execute("SELECT count(*) FROM document_versions").fetchone()[0] == 7232
+        assert con.execute("SELECT count(DISTINCT doc_key) FROM document_versions").fetchone()[0] == 7232
+        members = con.execute("SELECT count(*) FROM duplicates WHERE doc_key <> canonical_key").fetchone()[0]
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 7232 - members
         keys = [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()]
         # independent check: documents whose title or body hold the phrase, by Python
         expected = sorted(
-            k for k, title, text in con.execute("SELECT doc_key, title, text FROM documents").fetchall()
+            k for k, title, text in con.execute("SELECT doc_key, title, text FROM document_versions").fetchall()
             if "outer mongolia" in " ".join(f"{title or ''} {text}".split()).lower()
         )
     assert sorted(keys) == expected == ["frus1919Parisv01/d37", "frus1938v03/d83"]
@@ -160,7 +162,7 @@ def test_killed_run_leaves_previous_state(tmp_path: Path, volumes_dir: Path):
     summary = ingest(source=str(src), data_dir=str(data))
     assert summary["status"] == "completed" and summary["items_new"] == 3
     with db.connect(db.warehouse_path(data), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 138 + 350 + 885 + 541
+        assert con.execute("SELECT count(*) FROM document_versions").fetchone()[0] == 138 + 350 + 885 + 541
 
 
 def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
@@ -203,3 +205,23 @@ def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
     assert "read-only" in capsys.readouterr().err.lower()
     with pytest.raises(duckdb.Error):
         db.connect(db.warehouse_path(corpus_data), read_only=True).execute("CREATE TABLE x(i INT)")
+
+
+def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
+    """The page text of d83 (no URL) and its TEI: one document, two sources, listed once."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy2(corpus / "frus" / "excerpts" / "frus1938v03-d83.xml", src)
+    shutil.copy2(corpus / "seed" / "000_06e3c999c372cd2d.txt", src)
+    data = tmp_path / "data"
+    assert ingest(source=str(src), data_dir=str(data))["items_new"] == 2
+    before = _snapshot(data)
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        assert con.execute("SELECT doc_key, format FROM documents").fetchall() == [("frus1938v03/d83", "tei")]
+        sources = con.execute("SELECT format, method FROM document_sources WHERE doc_key = 'frus1938v03/d83' "
+                              "ORDER BY format").fetchall()
+        assert sources == [("hsg-text", "cross-source"), ("tei", "cross-source")]
+        assert [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()] == [
+            "frus1938v03/d83"]
+    again = ingest(source=str(src), data_dir=str(data))
+    assert again["items_unchanged"] == 2 and _snapshot(data) == before

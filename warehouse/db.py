@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.store import Lake, inside
-from warehouse.schema import RUNS, SCHEMAS
+from warehouse.schema import DUPLICATES, RUNS, SCHEMAS
 
 SQL_DIR = Path(__file__).resolve().parent
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-TABLES = [*SCHEMAS, "runs"]
+TABLES = [*SCHEMAS, "runs", "duplicates"]
 
 
 def fts_extension_path() -> Path:
@@ -60,7 +60,7 @@ def _empty_file(lake: Lake, table: str) -> Path:
     path = lake.root / "_empty" / f"{table}.parquet"
     if not path.exists():
         inside(lake.data_root, path).parent.mkdir(parents=True, exist_ok=True)
-        schema = RUNS if table == "runs" else SCHEMAS[table]
+        schema = {"runs": RUNS, "duplicates": DUPLICATES}.get(table) or SCHEMAS[table]
         pq.write_table(pa.Table.from_pylist([], schema), path)
     return path
 

@@ -55,3 +55,9 @@ RUNS = pa.schema([
     ("documents_withdrawn", pa.int64()), ("rejects", pa.int64()), ("parser_version", pa.string()),
 ])
 """One row per ingest run."""
+
+DUPLICATES = pa.schema([
+    ("cluster_id", pa.string()), ("doc_key", pa.string()), ("canonical_key", pa.string()),
+    ("method", pa.string()), ("similarity", pa.float64()), ("run_id", pa.string()),
+])
+"""Members of duplicate clusters, one file per committed manifest."""

@@ -6,11 +6,35 @@ CREATE OR REPLACE VIEW volumes AS
 SELECT * FROM read_parquet({files:volumes}, union_by_name := true);
 COMMENT ON VIEW volumes IS 'One row per FRUS volume: titles, publication year, editors, document count, lineage.';
 
-CREATE OR REPLACE VIEW documents AS
-SELECT d.*, i.withdrawn_run
+CREATE OR REPLACE VIEW duplicates AS
+SELECT * FROM read_parquet({files:duplicates}, union_by_name := true);
+COMMENT ON VIEW duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
+
+CREATE OR REPLACE VIEW document_versions AS
+SELECT d.*, i.withdrawn_run, i.ingested_at AS item_ingested_at
 FROM read_parquet({files:documents}, union_by_name := true) d
 LEFT JOIN lake_items i ON i.uri = d.source_uri;
-COMMENT ON VIEW documents IS 'One row per document (doc_key = volume_id/doc_id): metadata from the head, source note and dateline; text = the body as plain text, footnotes out; withdrawn_run = the run that saw its source item removed upstream (NULL while current).';
+COMMENT ON VIEW document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included).';
+
+CREATE OR REPLACE VIEW documents AS
+SELECT * EXCLUDE (version_rank) FROM (
+    SELECT v.*, row_number() OVER (
+        PARTITION BY v.doc_key
+        ORDER BY v.withdrawn_run IS NOT NULL,
+                 CASE WHEN v.format = 'tei' AND v.reviewed THEN 0 WHEN v.format = 'tei' THEN 1 ELSE 2 END,
+                 v.item_ingested_at DESC, v.source_uri) AS version_rank
+    FROM document_versions v
+) WHERE version_rank = 1
+  AND doc_key NOT IN (SELECT doc_key FROM duplicates WHERE doc_key <> canonical_key);
+COMMENT ON VIEW documents IS 'One row per canonical document (doc_key = volume_id/doc_id): of several versions of a key, reviewed TEI before TEI before page text, then the newest; members of a duplicate cluster are represented by its canonical document. Metadata from the head, source note and dateline; text = the body as plain text, footnotes out; withdrawn_run = the run that saw its source item removed upstream (NULL while current).';
+
+CREATE OR REPLACE VIEW document_sources AS
+SELECT coalesce(x.canonical_key, v.doc_key) AS doc_key, v.doc_key AS source_doc_key, v.source_uri,
+       v.format, v.content_hash, v.run_id, v.item_ingested_at, v.withdrawn_run,
+       coalesce(x.method, 'self') AS method, x.similarity
+FROM document_versions v
+LEFT JOIN duplicates x ON x.doc_key = v.doc_key;
+COMMENT ON VIEW document_sources IS 'Every source version of each canonical document: the source item (source_uri), format, content hash and run; method = how it was linked (self, exact, near, cross-source).';
 
 CREATE OR REPLACE VIEW parts AS
 SELECT * FROM read_parquet({files:parts}, union_by_name := true);

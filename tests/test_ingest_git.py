@@ -1,0 +1,180 @@
+"""The ingest flow on a git source (git+file://): incremental runs as upstream commits move on.
+
+A real repository is built in tmp_path from small corpus volumes; each run is checked
+through the warehouse (the ``runs`` view, ``documents``, ``mentions()``) and the lake manifest.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.ingest import ingest
+from tasks.store import Lake
+from warehouse import db
+
+MODIFIED, DELETED, KEPT, ADDED = "frus1894Nicaragua", "frus1872p2v4", "frus1873p2v3", "frus1861"
+# One word of one document's body (frus1894Nicaragua: "thank Almighty God that the people …")
+OLD_WORD, NEW_WORD = b"thank Almighty God", b"thank Zanzibarite God"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=Test", "-c", "user.email=test@example.org", *args],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+
+
+def _commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def upstream(tmp_path: Path, volumes_dir: Path) -> Path:
+    repo = tmp_path / "upstream"
+    (repo / "volumes").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "master")
+    git(repo, "config", "uploadpack.allowFilter", "true")  # serve the partial clone for real
+    for vid in (MODIFIED, DELETED, KEPT):
+        shutil.copy(volumes_dir / f"{vid}.xml", repo / "volumes")
+    _commit(repo, "three volumes")
+    return repo
+
+
+def _query(data: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _run_row(data: Path, run_id: str) -> dict:
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        cols = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    assert len(rows) == 1, (run_id, rows)
+    return dict(zip(cols, rows[0]))
+
+
+def _lake_files(data: Path) -> set[Path]:
+    return {p for p in (data / "lake").rglob("*.parquet")}
+
+
+def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path, volumes_dir: Path):
+    data = tmp_path / "data"
+    source = f"git+{upstream.as_uri()}"
+
+    # Run 1: everything is new.
+    first = ingest(source=source, data_dir=str(data))
+    assert first["status"] == "completed", first
+    assert (first["items_seen"], first["items_new"]) == (3, 3)
+    row1 = _run_row(data, first["run_id"])
+    assert (row1["items_new"], row1["items_changed"], row1["items_removed"]) == (3, 0, 0)
+    # every stored document (the `documents` view shows one per duplicate cluster)
+    per_volume = dict(_query(data, "SELECT volume_id, count(*) FROM document_versions GROUP BY ALL"))
+    assert set(per_volume) == {MODIFIED, DELETED, KEPT}
+    shown = dict(_query(data, "SELECT volume_id, count(*) FROM documents GROUP BY ALL"))
+    assert row1["documents_added"] == sum(per_volume.values())
+    (doc_key,) = [k for (k,) in _query(data, "SELECT doc_key FROM mentions('thank Almighty God')")]
+    assert doc_key.startswith(MODIFIED + "/")
+    assert _query(data, "SELECT count(*) FROM mentions('Zanzibarite')") == [(0,)]
+
+    # Upstream moves on: one word of one document changed, one volume deleted, one added.
+    path = upstream / "volumes" / f"{MODIFIED}.xml"
+    raw = path.read_bytes()
+    assert raw.count(OLD_WORD) == 1
+    path.write_bytes(raw.replace(OLD_WORD, NEW_WORD))
+    (upstream / "volumes" / f"{DELETED}.xml").unlink()
+    shutil.copy(volumes_dir / f"{ADDED}.xml", upstream / "volumes")
+    _commit(upstream, "change a word, delete a volume, add a volume")
+
+    # Run 2: one changed, one removed, one new, one unchanged.
+    second = ingest(source=source, data_dir=str(data))
+    assert second["status"] == "completed", second
+    row2 = _run_row(data, second["run_id"])
+    assert (row2["items_seen"], row2["items_changed"], row2["items_removed"], row2["items_new"],
+            row2["items_unchanged"], row2["items_failed"]) == (3, 1, 1, 1, 1, 0), row2
+    assert row2["documents_withdrawn"] == per_volume[DELETED]
+    assert row2["documents_updated"] == per_volume[MODIFIED]
+
+    # The deleted volume's documents stay, flagged with the run that saw them go …
+    withdrawn = _query(data, "SELECT count(*), count(DISTINCT withdrawn_run), min(withdrawn_run) "
+                             "FROM documents WHERE volume_id = ?", [DELETED])
+    assert withdrawn == [(shown[DELETED], 1, second["run_id"])]
+    assert _query(data, "SELECT count(*) FROM document_versions WHERE volume_id = ? AND withdrawn_run = ?",
+                  [DELETED, second["run_id"]]) == [(per_volume[DELETED],)]
+    assert _query(data, "SELECT count(*) FROM documents WHERE withdrawn_run IS NOT NULL "
+                        "AND volume_id <> ?", [DELETED]) == [(0,)]
+    # … and are not found by mentions().
+    volumes_found = {v for (v,) in _query(data, "SELECT DISTINCT volume_id FROM mentions('the')")}
+    assert DELETED not in volumes_found and {MODIFIED, KEPT, ADDED} <= volumes_found
+    # The modified document shows the change; the added volume is there.
+    text = _query(data, "SELECT text, run_id FROM documents WHERE doc_key = ?", [doc_key])
+    assert "Zanzibarite" in text[0][0] and "Almighty" not in text[0][0]
+    assert text[0][1] == second["run_id"]
+    assert [k for (k,) in _query(data, "SELECT doc_key FROM mentions('Zanzibarite')")] == [doc_key]
+    assert _query(data, "SELECT count(*) FROM mentions('thank Almighty God')") == [(0,)]
+    assert _query(data, "SELECT count(*) FROM documents WHERE volume_id = ?", [ADDED])[0][0] > 0
+    # The unchanged volume kept its rows from run 1.
+    assert _query(data, "SELECT DISTINCT run_id FROM documents WHERE volume_id = ?", [KEPT]) == [
+        (first["run_id"],)]
+
+    # Run 3, no new commit: nothing fetched or parsed, nothing committed.
+    manifest, files = Lake(data).manifest(), _lake_files(data)
+    third = ingest(source=source, data_dir=str(data))
+    assert third["status"] == "completed", third
+    assert (third["items_seen"], third["items_unchanged"]) == (3, 3), third
+    assert third["items_new"] == third["items_changed"] == third["items_removed"] == 0
+    assert third["documents_added"] == third["documents_updated"] == third["documents_withdrawn"] == 0
+    assert Lake(data).manifest().version == manifest.version == third["manifest_version"]
+    assert _lake_files(data) == files
+    assert [r for (r,) in _query(data, "SELECT run_id FROM runs ORDER BY started_at")] == [
+        first["run_id"], second["run_id"]]  # a run that changed nothing commits no row
+
+
+def _lock_held(data: Path) -> bool:
+    """Whether an ingest holds the lake lock (probes with a shared, non-blocking flock)."""
+    path = data.resolve() / ".ingest.lock"
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def test_concurrent_ingest_is_skipped(upstream: Path, tmp_path: Path, caplog):
+    data = tmp_path / "data"
+    source = f"git+{upstream.as_uri()}"
+    results: dict[str, dict] = {}
+
+    def first_run():
+        results["first"] = ingest(source=source, data_dir=str(data))
+
+    thread = threading.Thread(target=first_run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not _lock_held(data):
+        assert thread.is_alive() and time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.02)
+    with caplog.at_level(logging.WARNING):
+        second = ingest(source=source, data_dir=str(data), wait=False)
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+
+    assert second["status"] == "skipped", second
+    assert "another ingest is running" in second["reason"]
+    assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
+    assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    # Only the first run left a trace in the warehouse.
+    assert [r for (r,) in _query(data, "SELECT run_id FROM runs")] == [results["first"]["run_id"]]
