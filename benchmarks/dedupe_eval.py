@@ -32,35 +32,7 @@ from tasks.hsg_text import parse_page_file  # noqa: E402
 from tasks.tei import parse_volume  # noqa: E402
 
 CORPUS = Path(os.environ.get("FRUS_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
-OCR = {"e": "c", "c": "e", "l": "1", "i": "l", "o": "0", "h": "b", "u": "n", "n": "u",
-       "a": "o", "s": "5", "m": "rn", "t": "f", "r": "n"}
-
-
-def ocr_noise(text: str, rate: float, seed: int) -> str:
-    rng = random.Random(seed)
-    out = []
-    for ch in text:
-        if ch.isalpha() and rng.random() < rate:
-            r = rng.random()
-            if r < 0.6:
-                out.append(OCR.get(ch.lower(), ch))
-            elif r < 0.8:
-                continue
-            else:
-                out.append(ch + rng.choice(".,' "))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def reflow(text: str, width: int = 61) -> str:
-    lines, line = [], ""
-    for w in text.split():
-        if len(line) + len(w) > width:
-            lines.append(line)
-            line = ""
-        line = f"{line} {w}".strip()
-    return "\n".join(lines + [line])
+from tests.variants import ocr_noise, reflow  # noqa: E402
 
 
 def variants(doc, i: int) -> list[tuple[str, str]]:

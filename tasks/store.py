@@ -25,39 +25,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.landing import atomic_write_bytes, inside
 from tasks.records import Lineage
 from tasks.tei import ParsedVolume
 from warehouse.schema import RUNS, SCHEMAS
 
 MANIFEST = "_manifest.json"
-
-
-class StoreError(Exception):
-    """A path or manifest that the store refuses to use."""
-
-
-def inside(root: Path, path: Path) -> Path:
-    """``path`` resolved, refusing anything outside ``root`` (the data root)."""
-    root, resolved = root.resolve(), path.resolve()
-    if resolved != root and root not in resolved.parents:
-        raise StoreError(f"refusing to write outside the data root {root}: {resolved}")
-    return resolved
-
-
-def atomic_write_bytes(root: Path, path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (inside ``root``) through a temporary file and a rename."""
-    path = inside(root, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_table(root: Path, path: Path, table: pa.Table) -> None:

@@ -196,9 +196,9 @@ def test_document_words_are_in_parts(parsed, rel):
 def test_footnote_words_are_in_footnotes(parsed, rel):
     pv, exp = parsed(rel)
     expected, got = footnote_words(pv, exp)
-    if rel in NO_FOOTNOTES:
+    if rel in NO_FOOTNOTES:  # nothing to cover: and nothing invented either
         assert not expected and not got
-        pytest.skip(f"{rel} has no footnotes in its TEI")
+        return
     assert expected
     assert _coverage(expected, got) >= 0.99
 

@@ -15,7 +15,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.store import Lake, inside
+from tasks.landing import inside
+from tasks.store import Lake
 from warehouse.schema import DUPLICATES, RUNS, SCHEMAS
 
 SQL_DIR = Path(__file__).resolve().parent
