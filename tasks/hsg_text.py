@@ -213,7 +213,7 @@ def parse_title(title: str) -> dict:
     """Correspondents from a title (head).
 
     ``"The Chargé in the Soviet Union (Henderson) to the Secretary of State"`` gives sender
-    ``Henderson``, sender_role ``The Chargé in the Soviet Union``, recipient ``None`` and
+    ``Henderson``, sender_role ``The Chargé in the Soviet Union``, recipient and
     recipient_role ``Secretary of State`` (a leading "the " is dropped from the recipient).
     """
     out = {"sender": None, "sender_role": None, "recipient": None, "recipient_role": None}
@@ -237,6 +237,9 @@ def parse_title(title: str) -> dict:
     out["sender"], out["sender_role"] = _correspondent(left, strip_the=strip_sender_the)
     if right:
         out["recipient"], out["recipient_role"] = _correspondent(right, strip_the=True)
+    # as the TEI normaliser does: an office with no name is the correspondent
+    out["sender"] = out["sender"] or out["sender_role"]
+    out["recipient"] = out["recipient"] or out["recipient_role"]
     return out
 
 
