@@ -5,8 +5,12 @@ Each phase runs in a fresh subprocess so its peak memory (max RSS) is its own:
 - ``lxml``: a bare ``etree.parse`` of every file (the baseline);
 - ``normalise``: ``tasks.tei.parse_volume`` on every file (records in memory, nothing written);
 - ``store``: normalise and write the lake (plain functions, no Prefect), then build the warehouse;
-- ``flow``: the Prefect ``ingest`` flow into an empty data root (full run);
-- ``flow-again``: the same flow on the unchanged source (nothing to parse or write).
+- ``flow``: the Prefect ``ingest`` flow into an empty data root (full run), then the same flow
+  again on the unchanged source (nothing to parse or write), in one process so both pay the
+  same Prefect start-up once;
+- ``git``: the flow on a ``git+file://`` clone of the corpus: a full run, an unchanged run, then
+  one commit that changes one volume and a third run (which parses that volume alone); the
+  ``runs`` rows are printed.
 
 Usage: ``python benchmarks/ingest.py [--corpus DIR] [--phases a,b,…]``
 """
@@ -24,7 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PHASES = ["lxml", "normalise", "store", "flow", "flow-again"]
+PHASES = ["lxml", "normalise", "store", "flow", "git"]
+RUN_COLUMNS = ("run_id, status, items_seen, items_new, items_changed, items_unchanged, items_removed, "
+               "documents_added, documents_updated, documents_withdrawn")
 
 
 def corpus_files(corpus: Path) -> list[Path]:
@@ -70,14 +76,58 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
         t_lake = time.perf_counter() - t0
         db.refresh(data, force=True)
         return {"seconds": time.perf_counter() - t0, "lake_seconds": t_lake, "documents": docs}
-    elif phase in ("flow", "flow-again"):
+    elif phase == "flow":
         from flows.ingest import ingest
 
-        summary = ingest(source=str(corpus / "frus"), data_dir=str(data))
-        docs = summary["documents_added"] + summary["documents_updated"]
-        return {"seconds": time.perf_counter() - t0, "documents": docs,
-                "items_unchanged": summary["items_unchanged"]}
+        full = ingest(source=str(corpus / "frus"), data_dir=str(data))
+        t1 = time.perf_counter()
+        again = ingest(source=str(corpus / "frus"), data_dir=str(data))
+        t2 = time.perf_counter()
+        return {"seconds": t1 - t0, "documents": full["documents_added"], "again_seconds": t2 - t1,
+                "again_unchanged": again["items_unchanged"], "again_parsed": again["items_new"]
+                + again["items_changed"]}
+    elif phase == "git":
+        return _git_phase(corpus, data)
     return {"seconds": time.perf_counter() - t0, "documents": docs}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", *args],
+                   cwd=repo, check=True, capture_output=True)
+
+
+def _git_phase(corpus: Path, data: Path) -> dict:
+    """Full, unchanged and one-volume-changed runs of the flow on a git clone of the corpus."""
+    import shutil
+
+    from flows.ingest import ingest
+    from warehouse import db
+
+    repo = data.parent / "upstream"
+    (repo / "volumes").mkdir(parents=True)
+    for f in corpus_files(corpus):
+        shutil.copy2(f, repo / "volumes" / f.name)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "corpus")
+    source = f"git+{repo.as_uri()}"
+    times = {}
+    t = time.perf_counter()
+    ingest(source=source, data_dir=str(data))
+    times["full"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ingest(source=source, data_dir=str(data))
+    times["unchanged"] = time.perf_counter() - t
+    changed = repo / "volumes" / "frus1936v03.xml"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("Ethiopia", "Abyssinia", 1), encoding="utf-8")
+    _git(repo, "commit", "-q", "-am", "one volume changed")
+    t = time.perf_counter()
+    ingest(source=source, data_dir=str(data))
+    times["one_changed"] = time.perf_counter() - t
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        runs = con.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at").fetchall()
+    return {"seconds": times["full"], "documents": runs[0][7], "times": times,
+            "runs": [[str(v) for v in r] for r in runs]}
 
 
 def main() -> None:
@@ -103,7 +153,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="frus-bench-") as tmp:
         for phase in args.phases.split(","):
-            data = Path(tmp) / ("flow" if phase.startswith("flow") else phase)
+            data = Path(tmp) / phase / "data"
             proc = subprocess.run([sys.executable, __file__, "--corpus", str(corpus), "--phase", phase,
                                    "--data", str(data)], capture_output=True, text=True, env=env)
             if proc.returncode:
@@ -120,10 +170,17 @@ def main() -> None:
     if "store" in results:
         print(f"store: lake written in {results['store']['lake_seconds']:.2f} s, warehouse (views + FTS) "
               f"in {results['store']['seconds'] - results['store']['lake_seconds']:.2f} s")
-    if "flow" in results and "flow-again" in results:
-        print(f"unchanged re-run: {results['flow-again']['seconds']:.2f} s vs full run "
-              f"{results['flow']['seconds']:.2f} s ({results['flow-again']['items_unchanged']} items unchanged)")
-
+    if "flow" in results:
+        r = results["flow"]
+        print(f"folder source, unchanged re-run: {r['again_seconds']:.2f} s vs full run {r['seconds']:.2f} s "
+              f"({r['again_unchanged']} items unchanged, {r['again_parsed']} parsed)")
+    if "git" in results:
+        t = results["git"]["times"]
+        print(f"git source: full run {t['full']:.2f} s, unchanged run {t['unchanged']:.2f} s, "
+              f"one volume changed {t['one_changed']:.2f} s")
+        print("runs rows (" + RUN_COLUMNS + "):")
+        for row in results["git"]["runs"]:
+            print("  " + ", ".join(row))
 
 if __name__ == "__main__":
     main()

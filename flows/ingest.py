@@ -22,6 +22,7 @@ from tasks.dedupe_lake import cluster_items  # noqa: E402
 from tasks.normalise import normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
 from tasks.sources import FetchedItem, Source, SourceItem, open_source, selected, volume_id  # noqa: E402
+from tasks.sources.replay import REPLAY, ReplaySource  # noqa: E402
 from tasks.store import ItemEntry, Lake, LakeBusy, Manifest  # noqa: E402
 from warehouse import db  # noqa: E402
 
@@ -69,7 +70,7 @@ def fetch(source: Source, item: SourceItem) -> FetchedItem:
 
 
 @task(name="normalise-and-store", cache_policy=NO_CACHE)
-def normalise_and_store(lake: Lake, fetched: FetchedItem, run_id: str, source: str) -> ItemEntry:
+def normalise_and_store(lake: Lake, fetched: FetchedItem, run_id: str, source: str | None) -> ItemEntry:
     """Parse one item and write its lake files (not yet committed)."""
     lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
     parsed = normalise_item(fetched)
@@ -89,9 +90,9 @@ def deduplicate(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], run_i
 
 
 @task(name="commit", cache_policy=NO_CACHE)
-def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], report: RunReport,
+def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], run_id: str,
            failed: list[dict], duplicates) -> Manifest:
-    return lake.commit(base, entries, report.row(), failed, duplicates)
+    return lake.commit(base, entries, run_id, failed, duplicates)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
@@ -100,12 +101,14 @@ def refresh_warehouse(data_root: Path) -> bool:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
+def ingest(source: str = REPLAY, data_dir: str = "data", volumes: list[str] | None = None,
            wait: bool = True) -> dict:
-    """Ingest a source (a folder of TEI volumes and page texts) into the lake and warehouse.
+    """Ingest a source of TEI volumes and page texts into the lake and warehouse.
 
     Args:
-        source: where the volumes are (a local folder for now).
+        source: where the volumes are: a folder, ``git``/``git+…``, ``http(s)://…``,
+            ``urls:FILE`` (see ``tasks.sources.open_source``), or ``replay``: re-normalise
+            what the lake holds from the landing zone, without fetching.
         data_dir: the data root (lake, landing zone, warehouse).
         volumes: volume ids or globs to select (``frus1936v*``); None = all.
         wait: when another ingest holds the data root, wait for it (True) or skip (False).
@@ -118,6 +121,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
         lock.__enter__()
     except LakeBusy as exc:
         log.warning("skipped: %s (runs never overlap)", exc)
+        now = datetime.now(timezone.utc)
+        lake.record_run(RunReport(new_run_id(), source, now, now, "skipped").row())
         return {"status": "skipped", "reason": str(exc)}
     try:
         return _ingest(log, lake, source, volumes)
@@ -131,7 +136,9 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
     entries: dict[str, ItemEntry] = {}
     failed: list[dict] = []
 
-    with open_source(source, lake.data_root, volumes) as src:
+    replay = source == REPLAY
+    opened = ReplaySource(lake.data_root, volumes) if replay else open_source(source, lake.data_root, volumes)
+    with opened as src:
         items = scan(src)
         report.items_seen = len(items)
         for n, item in enumerate(items, start=1):
@@ -148,7 +155,8 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
                     report.items_unchanged += 1
                     entries[item.uri] = ItemEntry(**{**old.__dict__, "version": item.version})
                     continue
-                entry = normalise_and_store(lake, fetched, report.run_id, source)
+                entry = normalise_and_store(lake, fetched, report.run_id,
+                                            src.source_of(item) if replay else source)
             except Exception as exc:  # one bad item fails alone; the run goes on
                 report.items_failed += 1
                 report.failures.append(f"{item.name}: {exc}")
@@ -171,7 +179,7 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
         # their rows stay, flagged with the run that saw them go.
         seen = {i.uri for i in items}
         for uri, old in base.items.items():
-            if (old.source == source and not old.withdrawn_run and uri not in seen
+            if (not replay and old.source == source and not old.withdrawn_run and uri not in seen
                     and old.name and selected(old.name, volumes)):
                 entries[uri] = ItemEntry(**{**old.__dict__, "withdrawn_run": report.run_id})
                 report.items_removed += 1
@@ -182,12 +190,15 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
     report.status = "failed" if report.items_failed and not entries else (
         "partial" if report.items_failed else "completed")
     report.finished_at = datetime.now(timezone.utc)
-    changed = bool(entries) or bool(failed)
     manifest = base
-    if changed:
-        # only a change of documents needs new clusters; a failed item alone keeps the old ones
-        duplicates = deduplicate(lake, base, entries, report.run_id) if entries else None
-        manifest = commit(lake, base, entries, report, failed, duplicates)
+    if entries or failed:
+        # only new or withdrawn documents need new clusters: a version-only update (a file
+        # touched, same bytes) or a failed item keeps the old ones
+        docs_changed = any(e.run_id == report.run_id or e.withdrawn_run == report.run_id
+                           for e in entries.values())
+        duplicates = deduplicate(lake, base, entries, report.run_id) if docs_changed else None
+        manifest = commit(lake, base, entries, report.run_id, failed, duplicates)
+    lake.record_run(report.row())
     refresh_warehouse(lake.data_root)
     summary = {**report.row(), "failures": report.failures, "manifest_version": manifest.version}
     _publish(summary)

@@ -122,11 +122,11 @@ def dedupe_input(doc: Document, rank: int = 0, reviewed: bool | None = None) -> 
     Args:
         doc: a normalised document.
         rank: larger is newer (run or ingest time); decides between versions and canonicals.
-        reviewed: whether the document comes from a reviewed volume; by default a TEI
-            document with ``subtype`` set.
+        reviewed: whether the document comes from a reviewed volume; by default the
+            normaliser's ``Document.reviewed``.
     """
     if reviewed is None:
-        reviewed = doc.format == "tei" and bool(doc.subtype)
+        reviewed = doc.format == "tei" and doc.reviewed
     return DedupeDoc(doc.doc_key, doc.format, reviewed, doc.text, doc.file_number,
                      doc.date_min, doc.sender, rank, doc.recipient)
 

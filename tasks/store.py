@@ -3,7 +3,7 @@
 Layout under the data root::
 
     lake/<table>/volume_id=<id>/<sha256[:16]>-p<parser>.parquet   data files (immutable)
-    lake/runs/<run_id>.parquet                                   one row per run
+    lake/runs/<run_id>.parquet                                   one row per run (every run)
     lake/_manifest.json                                          the committed state
 
 The manifest lists, per source item, the data files that hold it. A run writes its files
@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.landing import atomic_write_bytes, inside
-from tasks.records import Lineage
+from tasks.records import PARSER_VERSION, Lineage
 from tasks.tei import ParsedVolume
 from warehouse.schema import RUNS, SCHEMAS
 
@@ -73,13 +73,10 @@ class Manifest:
 
     version: int = 0
     items: dict[str, ItemEntry] = field(default_factory=dict)
-    runs: list[str] = field(default_factory=list)  # run files, relative to the lake
     run_rejects: list[str] = field(default_factory=list)  # items a run could not read
     duplicates: str | None = None  # the duplicate clusters of this state
 
     def files(self, table: str) -> list[str]:
-        if table == "runs":
-            return list(self.runs)
         if table == "duplicates":
             return [self.duplicates] if self.duplicates else []
         files = sorted(e.files[table] for e in self.items.values() if table in e.files)
@@ -101,8 +98,7 @@ class Lake:
             return Manifest()
         raw = json.loads(path.read_text())
         items = {uri: ItemEntry(**entry) for uri, entry in raw["items"].items()}
-        return Manifest(raw["version"], items, raw.get("runs", []), raw.get("run_rejects", []),
-                        raw.get("duplicates"))
+        return Manifest(raw["version"], items, raw.get("run_rejects", []), raw.get("duplicates"))
 
     def paths(self, table: str, manifest: Manifest | None = None) -> list[Path]:
         """Absolute paths of the committed files of ``table``."""
@@ -136,29 +132,25 @@ class Lake:
         """
         return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait)
 
-    def commit(self, base: Manifest, items: dict[str, ItemEntry], run_row: dict,
+    def commit(self, base: Manifest, items: dict[str, ItemEntry], run_id: str,
                failed: list[dict] | None = None, duplicates: pa.Table | None = None) -> Manifest:
-        """Write the run's row (and rejects of items it could not read, and the duplicate
-        clusters of the new state), then swap in a manifest with ``items`` applied to ``base``."""
-        run_id = run_row["run_id"]
-        run_rel = f"runs/{run_id}.parquet"
-        _write_table(self.data_root, self.root / run_rel, pa.Table.from_pylist([run_row], RUNS))
+        """Write the rejects of items the run could not read and the duplicate clusters of
+        the new state, then swap in a manifest with ``items`` applied to ``base``."""
         rejects = list(base.run_rejects)
         if failed:
             rel = f"rejects/run={run_id}/failed-items.parquet"
-            rows = [dict(r, run_id=run_id, parser_version=run_row.get("parser_version")) for r in failed]
+            rows = [dict(r, run_id=run_id, parser_version=PARSER_VERSION) for r in failed]
             _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
             rejects.append(rel)
         dup_rel = base.duplicates
         if duplicates is not None:
             dup_rel = f"duplicates/{run_id}.parquet"
             _write_table(self.data_root, self.root / dup_rel, duplicates)
-        new = Manifest(base.version + 1, {**base.items, **items}, base.runs + [run_rel], rejects, dup_rel)
+        new = Manifest(base.version + 1, {**base.items, **items}, rejects, dup_rel)
         payload = {
             "version": new.version,
             "committed_at": datetime.now(timezone.utc).isoformat(),
             "items": {uri: asdict(e) for uri, e in sorted(new.items.items())},
-            "runs": new.runs,
             "run_rejects": new.run_rejects,
             "duplicates": new.duplicates,
         }
@@ -166,10 +158,25 @@ class Lake:
         self.collect_garbage(new)
         return new
 
+    def record_run(self, row: dict) -> Path:
+        """Write a run's row to ``lake/runs/<run_id>.parquet``: every run has one, whether it
+        committed or found nothing to do. Written after the commit, so a row never speaks
+        of a state that was not committed."""
+        path = self.root / "runs" / f"{row['run_id']}.parquet"
+        _write_table(self.data_root, path, pa.Table.from_pylist([row], RUNS))
+        return path
+
+    def runs_glob(self) -> str:
+        """A glob of the run files; a zero-row file keeps it valid before the first run."""
+        empty = self.root / "runs" / "_empty.parquet"
+        if not empty.exists():
+            _write_table(self.data_root, empty, pa.Table.from_pylist([], RUNS))
+        return str(self.root / "runs" / "*.parquet")
+
     def collect_garbage(self, manifest: Manifest) -> int:
         """Remove data files and temporary files no committed manifest refers to."""
         keep = {self.root / rel for e in manifest.items.values() for rel in e.files.values()}
-        keep |= {self.root / rel for rel in manifest.runs + manifest.run_rejects}
+        keep |= {self.root / rel for rel in manifest.run_rejects}
         keep |= {self.root / manifest.duplicates} if manifest.duplicates else set()
         removed = 0
         if not self.root.exists():

@@ -69,7 +69,7 @@ def test_exact_copy_under_another_key_is_exact(docs):
     d = docs["frus1897/d48"]  # a 40-word telegram: exact hash merges even short documents
     copy = replace(dedupe_input(d), doc_key="copy/frus1897/d48", reviewed=False,
                    text=reflow(straight_quotes(d.text)))
-    rows = find_duplicates([dedupe_input(d), copy])
+    rows = find_duplicates([dedupe_input(d, reviewed=True), copy])
     assert {(r.doc_key, r.method, r.similarity) for r in rows} == {
         ("frus1897/d48", "exact", 1.0), ("copy/frus1897/d48", "exact", 1.0)}
     assert {r.canonical_key for r in rows} == {"frus1897/d48"}  # reviewed beats unreviewed

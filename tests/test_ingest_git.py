@@ -64,7 +64,8 @@ def _run_row(data: Path, run_id: str) -> dict:
 
 
 def _lake_files(data: Path) -> set[Path]:
-    return {p for p in (data / "lake").rglob("*.parquet")}
+    """The lake's data files (run rows under lake/runs/ are not data)."""
+    return {p for p in (data / "lake").rglob("*.parquet") if p.parent.name != "runs"}
 
 
 def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path, volumes_dir: Path):
@@ -126,7 +127,7 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
     assert _query(data, "SELECT DISTINCT run_id FROM documents WHERE volume_id = ?", [KEPT]) == [
         (first["run_id"],)]
 
-    # Run 3, no new commit: nothing fetched or parsed, nothing committed.
+    # Run 3, no new commit: nothing fetched or parsed, nothing committed; only its runs row.
     manifest, files = Lake(data).manifest(), _lake_files(data)
     third = ingest(source=source, data_dir=str(data))
     assert third["status"] == "completed", third
@@ -136,7 +137,9 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
     assert Lake(data).manifest().version == manifest.version == third["manifest_version"]
     assert _lake_files(data) == files
     assert [r for (r,) in _query(data, "SELECT run_id FROM runs ORDER BY started_at")] == [
-        first["run_id"], second["run_id"]]  # a run that changed nothing commits no row
+        first["run_id"], second["run_id"], third["run_id"]]
+    assert _query(data, "SELECT status, items_unchanged, items_new, documents_added FROM runs "
+                  "WHERE run_id = ?", [third["run_id"]]) == [("completed", 3, 0, 0)]
 
 
 def _lock_held(data: Path) -> bool:
@@ -176,5 +179,6 @@ def test_concurrent_ingest_is_skipped(upstream: Path, tmp_path: Path, caplog):
     assert "another ingest is running" in second["reason"]
     assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
     assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    # Only the first run left a trace in the warehouse.
-    assert [r for (r,) in _query(data, "SELECT run_id FROM runs")] == [results["first"]["run_id"]]
+    # The skipped run is on record, and changed nothing.
+    rows = _query(data, "SELECT status, items_seen FROM runs ORDER BY status")
+    assert rows == [("completed", 3), ("skipped", 0)]

@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 
 from tasks.landing import inside
 from tasks.store import Lake
-from warehouse.schema import DUPLICATES, RUNS, SCHEMAS
+from warehouse.schema import DUPLICATES, SCHEMAS
 
 SQL_DIR = Path(__file__).resolve().parent
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-TABLES = [*SCHEMAS, "runs", "duplicates"]
+TABLES = [*SCHEMAS, "duplicates"]
 
 
 def fts_extension_path() -> Path:
@@ -61,7 +61,7 @@ def _empty_file(lake: Lake, table: str) -> Path:
     path = lake.root / "_empty" / f"{table}.parquet"
     if not path.exists():
         inside(lake.data_root, path).parent.mkdir(parents=True, exist_ok=True)
-        schema = {"runs": RUNS, "duplicates": DUPLICATES}.get(table) or SCHEMAS[table]
+        schema = DUPLICATES if table == "duplicates" else SCHEMAS[table]
         pq.write_table(pa.Table.from_pylist([], schema), path)
     return path
 
@@ -106,6 +106,8 @@ def refresh(data_root: Path, force: bool = False) -> bool:
     for table in TABLES:
         paths = lake.paths(table, manifest) or [_empty_file(lake, table)]
         sql = sql.replace("{files:" + table + "}", _file_list(paths))
+    # runs are read by glob: a run that changed nothing adds its row without a rebuild
+    sql = sql.replace("{files:runs}", _file_list([Path(lake.runs_glob())]))
     target = warehouse_path(data_root)
     tmp = inside(data_root, target.with_name(f".{target.name}.{os.getpid()}.tmp"))
     tmp.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 -- The analyst's warehouse: views over the Parquet lake, and the mentions() macro.
 -- {files:<table>} is replaced by the list of committed Parquet files of that table
--- (from lake/_manifest.json) when `frus refresh` or an ingest rebuilds this database.
+-- (from lake/_manifest.json) when `frus refresh` or an ingest rebuilds this database;
+-- {files:runs} by a glob of lake/runs/, since every run adds a row, commit or not.
 
 CREATE OR REPLACE VIEW volumes AS
 SELECT * FROM read_parquet({files:volumes}, union_by_name := true);
@@ -50,7 +51,7 @@ COMMENT ON VIEW rejects IS 'Documents or files that could not be normalised: sou
 
 CREATE OR REPLACE VIEW runs AS
 SELECT * FROM read_parquet({files:runs}, union_by_name := true);
-COMMENT ON VIEW runs IS 'One row per ingest run: counts of items and documents, status.';
+COMMENT ON VIEW runs IS 'One row per ingest run (including runs that found nothing to do, or were skipped because another run held the lake): counts of items and documents, status.';
 
 -- mentions(phrase [, include_notes := true]): documents whose title or body contain the
 -- phrase, case-insensitive, across line breaks and runs of white space; one row per document.
