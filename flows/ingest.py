@@ -101,7 +101,7 @@ def refresh_warehouse(data_root: Path) -> bool:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(source: str = REPLAY, data_dir: str = "data", volumes: list[str] | None = None,
+def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
            wait: bool = True) -> dict:
     """Ingest a source of TEI volumes and page texts into the lake and warehouse.
 
@@ -117,17 +117,13 @@ def ingest(source: str = REPLAY, data_dir: str = "data", volumes: list[str] | No
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root)
     try:
-        lock = lake.lock(wait=wait)
-        lock.__enter__()
+        with lake.lock(wait=wait):
+            return _ingest(log, lake, source, volumes)
     except LakeBusy as exc:
         log.warning("skipped: %s (runs never overlap)", exc)
         now = datetime.now(timezone.utc)
         lake.record_run(RunReport(new_run_id(), source, now, now, "skipped").row())
         return {"status": "skipped", "reason": str(exc)}
-    try:
-        return _ingest(log, lake, source, volumes)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:

@@ -145,17 +145,19 @@ def test_killed_run_leaves_previous_state(tmp_path: Path, volumes_dir: Path):
     before = _snapshot(data)
     _copy(volumes_dir, ["frus1861.xml", "frus1864p3.xml", "frus1870.xml"], src)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    log = tmp_path / "killed-run.log"
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ingest", "--source", str(src),
                              "--data", str(data)], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
     lake_docs = data / "lake" / "documents"
     deadline = time.time() + 120
     try:  # kill once the run has written some files of its own, before it commits
         while time.time() < deadline and len(list(lake_docs.glob("volume_id=*/*.parquet"))) < 2:
             time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
+        assert proc.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert Lake(data).manifest().version == 1
     assert _snapshot(data) == before
