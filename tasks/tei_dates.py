@@ -103,22 +103,22 @@ def _first_own(div: etree._Element, tag: str):
     return None
 
 
-def _in_attachment(el: etree._Element, stop: etree._Element) -> bool:
+def _inside(el: etree._Element, stop: etree._Element, tags: tuple[str, ...]) -> bool:
+    """Whether ``el`` stands in one of ``tags`` below ``stop`` (the document div)."""
     for anc in el.iterancestors():
         if anc is stop:
             return False
-        if anc.tag in _ATTACHED:
+        if anc.tag in tags:
             return True
     return False
+
+
+def _in_attachment(el: etree._Element, stop: etree._Element) -> bool:
+    return _inside(el, stop, _ATTACHED)
 
 
 def _in_note(el: etree._Element, stop: etree._Element) -> bool:
-    for anc in el.iterancestors():
-        if anc is stop:
-            return False
-        if anc.tag == TEI + "note":
-            return True
-    return False
+    return _inside(el, stop, (TEI + "note",))
 
 
 def _dates_in_order(div: etree._Element, dateline):
