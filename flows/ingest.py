@@ -5,7 +5,6 @@ this module only orchestrates, retries and reports.
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass, field

@@ -1,7 +1,6 @@
 """Deduplication on real FRUS documents: hashes, variants, look-alikes, cross-source, re-ingest."""
 from __future__ import annotations
 
-import random
 from collections import defaultdict
 from dataclasses import replace
 
