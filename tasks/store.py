@@ -16,8 +16,6 @@ wrote and reuses them; files no manifest references are removed after the commit
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.landing import atomic_write_bytes, inside
+from tasks.landing import TMP_PREFIX, atomic_write_bytes, inside
 from tasks.records import PARSER_VERSION, Lineage
 from tasks.tei import ParsedVolume
 from warehouse.schema import RUNS, SCHEMAS
@@ -34,18 +32,10 @@ MANIFEST = "_manifest.json"
 
 
 def _write_table(root: Path, path: Path, table: pa.Table) -> None:
-    path = inside(root, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``table`` as zstd Parquet to ``path`` atomically (the landing zone's protocol)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(root, path, sink.getvalue().to_pybytes())
 
 
 @dataclass
@@ -166,11 +156,15 @@ class Lake:
         _write_table(self.data_root, path, pa.Table.from_pylist([row], RUNS))
         return path
 
+    def empty_file(self, path: Path, schema: pa.Schema) -> Path:
+        """A zero-row Parquet file with ``schema`` (keeps a view or glob valid when empty)."""
+        if not path.exists():
+            _write_table(self.data_root, path, pa.Table.from_pylist([], schema))
+        return path
+
     def runs_glob(self) -> str:
         """A glob of the run files; a zero-row file keeps it valid before the first run."""
-        empty = self.root / "runs" / "_empty.parquet"
-        if not empty.exists():
-            _write_table(self.data_root, empty, pa.Table.from_pylist([], RUNS))
+        self.empty_file(self.root / "runs" / "_empty.parquet", RUNS)
         return str(self.root / "runs" / "*.parquet")
 
     def collect_garbage(self, manifest: Manifest) -> int:
@@ -185,7 +179,8 @@ class Lake:
             if path not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1
-        for path in self.root.glob("*/.*.tmp"):
+        # temporary files of a killed run: in data folders (matched above) and the manifest's
+        for path in self.root.glob(TMP_PREFIX + "*"):
             path.unlink(missing_ok=True)
         return removed
 

@@ -201,7 +201,7 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
     note = merge_source_notes(notes) if notes else {}  # "File No. …" then "[Telegram]"
     dates = document_dates(div)
     signature = next((p.text for p in parts if p.kind == "signature" and p.attachment is None), None)
-    subtype = div.get("subtype") or _infer_subtype(title, notes)
+    subtype = div.get("subtype") or _infer_subtype(title)
     text = document_text(parts)
     return Document(
         doc_key=doc_key,
@@ -242,7 +242,7 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
     )
 
 
-def _infer_subtype(title: str | None, notes: list[str]) -> str:
+def _infer_subtype(title: str | None) -> str:
     if title and re.search(r"editorial note", title, re.I):
         return "editorial-note"
     return "historical-document"
@@ -412,12 +412,17 @@ class _Walker:
                 self.block(child, para_kind)
                 run, run_page = [], self.page
             else:
-                if not "".join(run).strip():
-                    run_page = self.page if child.tag != PB else child.get("n") or self.page
+                run_page = self._run_page(run, run_page, child)
                 self._child_inline(child, run)
             if child.tail:
                 run.append(child.tail)
         self.emit(run_kind, run, page=run_page)
+
+    def _run_page(self, run: list[str], page: str | None, child: etree._Element) -> str | None:
+        """The page of a run of inline content: where its first words stand."""
+        if "".join(run).strip():
+            return page
+        return child.get("n") or self.page if child.tag == PB else self.page
 
     def _block_quote(self, child, parent) -> bool:
         if child.tag != TEI + "quote":
@@ -533,8 +538,7 @@ class _Walker:
                     self.block(sub, "paragraph")
                 run, run_page = [], self.page
             else:
-                if not "".join(run).strip():
-                    run_page = self.page if sub.tag != PB else sub.get("n") or self.page
+                run_page = self._run_page(run, run_page, sub)
                 self._child_inline(sub, run)
             if sub.tail:
                 run.append(sub.tail)

@@ -12,8 +12,6 @@ import os
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.landing import inside
 from tasks.store import Lake
@@ -58,12 +56,8 @@ def _file_list(paths: list[Path]) -> str:
 
 def _empty_file(lake: Lake, table: str) -> Path:
     """A zero-row Parquet file with the table's schema, for views over an empty table."""
-    path = lake.root / "_empty" / f"{table}.parquet"
-    if not path.exists():
-        inside(lake.data_root, path).parent.mkdir(parents=True, exist_ok=True)
-        schema = DUPLICATES if table == "duplicates" else SCHEMAS[table]
-        pq.write_table(pa.Table.from_pylist([], schema), path)
-    return path
+    schema = DUPLICATES if table == "duplicates" else SCHEMAS[table]
+    return lake.empty_file(lake.root / "_empty" / f"{table}.parquet", schema)
 
 
 def _items_table(con: duckdb.DuckDBPyConnection, manifest) -> None:
