@@ -5,12 +5,8 @@ through the warehouse (the ``runs`` view, ``documents``, ``mentions()``) and the
 """
 from __future__ import annotations
 
-import fcntl
-import logging
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -142,43 +138,3 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
                   "WHERE run_id = ?", [third["run_id"]]) == [("completed", 3, 0, 0)]
 
 
-def _lock_held(data: Path) -> bool:
-    """Whether an ingest holds the lake lock (probes with a shared, non-blocking flock)."""
-    path = data.resolve() / ".ingest.lock"
-    if not path.exists():
-        return False
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
-
-
-def test_concurrent_ingest_is_skipped(upstream: Path, tmp_path: Path, caplog):
-    data = tmp_path / "data"
-    source = f"git+{upstream.as_uri()}"
-    results: dict[str, dict] = {}
-
-    def first_run():
-        results["first"] = ingest(source=source, data_dir=str(data))
-
-    thread = threading.Thread(target=first_run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not _lock_held(data):
-        assert thread.is_alive() and time.monotonic() < deadline, "the first run never took the lock"
-        time.sleep(0.02)
-    with caplog.at_level(logging.WARNING):
-        second = ingest(source=source, data_dir=str(data), wait=False)
-    thread.join(timeout=300)
-    assert not thread.is_alive()
-
-    assert second["status"] == "skipped", second
-    assert "another ingest is running" in second["reason"]
-    assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
-    assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    # The skipped run is on record, and changed nothing.
-    rows = _query(data, "SELECT status, items_seen FROM runs ORDER BY status")
-    assert rows == [("completed", 3), ("skipped", 0)]

@@ -1,141 +1,20 @@
 """HTTP source against a real local server with injectable faults (127.0.0.1, port 0)."""
 from __future__ import annotations
 
-import email.utils
 import hashlib
+import logging
 import os
 import shutil
-import socket
-import struct
-import threading
-import time
-from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from collections import Counter
 
 import pytest
 
 from tasks.sources import FetchError, open_source
 from tasks.sources.http import HttpSource
+from tests.http_server import serving
 
 FAST = {"retries": 5, "backoff": 0.01, "timeout": 0.5, "connect_timeout": 0.5}
 VOLUMES = ["frus1861.xml", "frus1894Nicaragua.xml", "frus1872p2v5.xml"]
-
-
-class Server:
-    """Serves ``root/*`` at ``/v/<name>`` (ETag + Last-Modified) and ``/lm/<name>``
-    (Last-Modified only); ``/nolength/<name>`` sends no Content-Length.
-
-    ``faults[path]`` is a queue of one-shot faults (500, 429, slow, truncate, reset);
-    ``always[path]`` a status returned forever.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.faults: dict[str, list[str]] = defaultdict(list)
-        self.always: dict[str, int] = {}
-        self.bodies: Counter[str] = Counter()  # full 200 bodies sent, per path
-        self.requests: list[tuple[str, str, int]] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def handle(self):
-                try:
-                    super().handle()
-                except ConnectionError:  # a client that timed out or was reset: expected
-                    pass
-
-            def do_HEAD(self):
-                self.respond(body=False)
-
-            def do_GET(self):
-                self.respond(body=True)
-
-            def reply(self, status, headers=(), body=b""):
-                server.requests.append((self.command, self.path, status))
-                self.send_response(status)
-                for key, value in headers:
-                    self.send_header(key, value)
-                if not any(k == "Content-Length" for k, _ in headers):
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command == "GET":
-                    self.wfile.write(body)
-
-            def respond(self, body):
-                try:
-                    self._respond(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the client gave up (timeout): expected
-
-            def _respond(self, body):
-                path = self.path
-                queue = server.faults[path] if self.command == "GET" else []  # HEAD: no fault
-                fault = queue.pop(0) if queue else None
-                if path in server.always:
-                    return self.reply(server.always[path])
-                mode, _, name = path.lstrip("/").partition("/")
-                file = server.root / name
-                if mode not in ("v", "lm", "nolength") or not name or not file.is_file():
-                    return self.reply(404)
-                if fault == "500":
-                    return self.reply(500, body=b"oops")
-                if fault == "429":
-                    return self.reply(429, [("Retry-After", "1")])
-                if fault == "slow":
-                    time.sleep(1.5)  # beyond the client's read timeout
-                data, stat = file.read_bytes(), file.stat()
-                etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
-                modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
-                headers = [("Last-Modified", modified)]
-                if mode != "lm":
-                    headers.append(("ETag", etag))
-                if mode != "lm" and self.headers.get("If-None-Match") == etag:
-                    return self.reply(304, headers)
-                since = self.headers.get("If-Modified-Since")
-                if since and int(stat.st_mtime) <= email.utils.parsedate_to_datetime(since).timestamp():
-                    return self.reply(304, headers)
-                if fault == "reset":
-                    server.requests.append((self.command, path, 0))
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    return
-                if fault == "truncate" and self.command == "GET":
-                    server.requests.append((self.command, path, 200))
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                if mode == "nolength":  # body delimited by closing the connection
-                    headers.append(("Connection", "close"))
-                    self.close_connection = True
-                    server.requests.append((self.command, path, 200))
-                    self.send_response(200)
-                    for key, value in headers:
-                        self.send_header(key, value)
-                    self.end_headers()
-                    if self.command == "GET":
-                        self.wfile.write(data)
-                    return
-                if self.command == "GET":
-                    server.bodies[path] += 1
-                self.reply(200, headers, data)
-
-        return Handler
 
 
 @pytest.fixture
@@ -144,14 +23,8 @@ def served(tmp_path, volumes_dir):
     root.mkdir()
     for name in VOLUMES:
         shutil.copy(volumes_dir / name, root / name)
-    server = Server(root)
-    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-    thread.join(timeout=5)
+    with serving(root) as server:
+        yield server
 
 
 @pytest.fixture
@@ -199,13 +72,15 @@ def test_retries_survive_every_transient_fault(served, http, data):
     assert gets == [500, 500, 0, 200, 200]  # reset, slow (timed out), truncated, good
 
 
-def test_429_honours_retry_after(served, http, data):
+def test_429_honours_retry_after(served, http, data, caplog):
     served.faults["/v/frus1861.xml"] = ["429"]
     source = http(f"{served.url}/v/frus1861.xml")
     item = one(source)
-    start = time.monotonic()
-    fetched = source.fetch(item)
-    assert time.monotonic() - start >= 0.9  # waited Retry-After: 1, not the 10 ms backoff
+    with caplog.at_level(logging.INFO, logger="tasks.sources.http"):
+        fetched = source.fetch(item)
+    # waited the server's Retry-After: 1, not the 10 ms backoff
+    assert [r.getMessage() for r in caplog.records if "retry" in r.getMessage()] == [
+        f"{served.url}/v/frus1861.xml: HTTP 429; retry 1 in 1.00s"]
     assert fetched.sha256 == sha(served.root / "frus1861.xml")
 
 

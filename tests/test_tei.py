@@ -1,7 +1,6 @@
 """TEI normaliser on small hand-written fixtures: one fixture per trap of frus-formats.md §1/§3."""
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -340,14 +339,12 @@ def test_xinclude_is_not_resolved():
 
 
 def test_billion_laughs_does_not_blow_up():
-    start = time.monotonic()
     try:
         pv = parse("billion-laughs.xml")
     except VolumeError as exc:
         assert "billion-laughs.xml" in str(exc)
     else:
         assert len(_all_text(pv)) < 1000  # entities left unexpanded
-    assert time.monotonic() - start < 5
 
 
 def test_not_well_formed_raises_volume_error_with_file_and_parser_message():

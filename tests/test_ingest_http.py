@@ -1,0 +1,121 @@
+"""The ingest flow on an HTTP source (a real server on 127.0.0.1): conditional re-runs, and
+the lake lock and kill safety, made deterministic by parking one volume's GET on the server."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from flows.ingest import ingest
+from tasks.store import Lake
+from tests.http_server import serving
+from warehouse import db
+
+# Served in this order; the last one is the volume a test holds on the server.
+VOLUMES = ["frus1894Nicaragua", "frus1873p2v3", "frus1872p2v4"]
+DOCS = {"frus1894Nicaragua": 138, "frus1873p2v3": 23, "frus1872p2v4": 34}
+WAIT = 120  # seconds a test waits for a run to reach a point; it fails past that
+
+
+@pytest.fixture
+def server(tmp_path: Path, volumes_dir: Path):
+    root = tmp_path / "www"
+    root.mkdir()
+    for vid in VOLUMES:
+        shutil.copy(volumes_dir / f"{vid}.xml", root)
+    with serving(root) as server:
+        yield server
+
+
+def _query(data: Path, sql: str) -> list[tuple]:
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _snapshot(data: Path) -> dict[str, list]:
+    tables = ["volumes", "documents", "parts", "footnotes", "rejects"]
+    return {t: sorted(map(repr, _query(data, f"SELECT * FROM {t}"))) for t in tables}
+
+
+def test_http_runs_download_once(server, tmp_path: Path):
+    data, base = tmp_path / "data", f"{server.url}/v"
+    first = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    assert first["status"] == "completed", first
+    assert first["items_new"] == 3 and first["items_failed"] == 0
+    assert _query(data, "SELECT volume_id, count(*) FROM document_versions GROUP BY ALL ORDER BY 1") == \
+        sorted(DOCS.items())
+    assert sorted(_query(data, "SELECT DISTINCT source_uri FROM documents")) == \
+        sorted((f"{base}/{vid}.xml",) for vid in VOLUMES)
+    before = _snapshot(data)
+
+    second = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    assert second["items_unchanged"] == 3 and second["items_new"] == second["items_changed"] == 0
+    assert server.bodies == {f"/v/{vid}.xml": 1 for vid in VOLUMES}  # no second download
+    assert _snapshot(data) == before
+
+
+def test_concurrent_ingest_is_skipped(server, tmp_path: Path, caplog):
+    """A run that finds the lake locked by another is skipped, on record, and changes nothing."""
+    data, base = tmp_path / "data", f"{server.url}/v"
+    arrived, release = server.hold(f"/v/{VOLUMES[-1]}.xml")
+    results: dict[str, dict] = {}
+    thread = threading.Thread(target=lambda: results.update(
+        first=ingest(source=base, data_dir=str(data), volumes=VOLUMES)), daemon=True)
+    thread.start()
+    try:
+        # The first run holds the lock from start to end; it is parked on its last fetch.
+        assert arrived.wait(WAIT), "the first run never fetched its last volume"
+        with caplog.at_level(logging.WARNING):
+            second = ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False)
+    finally:
+        release.set()
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+
+    assert second["status"] == "skipped", second
+    assert "another ingest is running" in second["reason"]
+    assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
+    assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    # The skipped run is on record, and changed nothing.
+    assert sorted(_query(data, "SELECT status, items_seen FROM runs")) == [
+        ("completed", 3), ("skipped", 0)]
+    assert _query(data, "SELECT count(*) FROM document_versions") == [(sum(DOCS.values()),)]
+
+
+def test_killed_run_leaves_previous_state(server, tmp_path: Path):
+    """SIGKILL an ingest after it has written volumes of its own, before it commits: readers
+    keep the committed state, and the next run completes."""
+    data, base = tmp_path / "data", f"{server.url}/v"
+    ingest(source=base, data_dir=str(data), volumes=VOLUMES[:1])
+    before = _snapshot(data)
+    arrived, release = server.hold(f"/v/{VOLUMES[-1]}.xml")
+    log = tmp_path / "killed-run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "ingest", "--source", base, "--data", str(data),
+         "--volumes", *VOLUMES],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        assert arrived.wait(WAIT), f"the run never reached its last volume:\n{log.read_text()[-3000:]}"
+        assert proc.poll() is None, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        release.set()
+    # The killed run wrote its second volume's files, but committed nothing.
+    assert list((data / "lake" / "documents").glob(f"volume_id={VOLUMES[1]}/*.parquet"))
+    assert Lake(data).manifest().version == 1
+    assert _snapshot(data) == before
+
+    summary = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    assert summary["status"] == "completed", summary
+    assert (summary["items_unchanged"], summary["items_new"]) == (1, 2)
+    assert _query(data, "SELECT count(*) FROM document_versions") == [(sum(DOCS.values()),)]
