@@ -1,7 +1,11 @@
 # Two entry points for a fresh machine: `make run` (set up, ingest, search) and `make test`.
+# `make run` fetches the upstream repository (SOURCE=git); offline, it ingests the local
+# mirror CORPUS instead.
 PYTHON ?= python3
 VENV   ?= .venv
 CORPUS ?= $(or $(FRUS_CORPUS),../shared/corpus)
+SOURCE ?= git
+VOLUMES ?=
 DATA   ?= data
 export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export DO_NOT_TRACK = 1
@@ -18,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/frus ingest --source $(CORPUS) --data $(DATA)
+	$(VENV)/bin/frus ingest --source $(SOURCE) --mirror $(CORPUS) --data $(DATA) $(if $(VOLUMES),--volumes $(VOLUMES))
 	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
 
 test: setup

@@ -54,12 +54,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="re-normalise what the lake holds from the landing zone (DATA/raw), "
                           "without fetching: after a parser upgrade")
     c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+    c.add_argument("--mirror", metavar="PATH",
+                   help="a local folder of the volumes, ingested instead when SOURCE cannot be "
+                        "listed (no network, upstream down)")
 
     c = command("serve", cmd_serve, "Run the ingest on a schedule (the 'nightly' Prefect deployment) "
                 "until stopped.")
     c.add_argument("--source", default="git", metavar="SOURCE",
                    help=SOURCE_HELP + " Default: git (the upstream repository).")
     c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+    c.add_argument("--mirror", metavar="PATH",
+                   help="a local folder of the volumes, ingested instead when SOURCE cannot be "
+                        "listed (no network, upstream down)")
     c.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: '0 3 * * *', 03:00 daily)")
     c.add_argument("--timezone", default="America/New_York",
                    help="IANA time zone of the cron schedule (default: America/New_York)")
@@ -92,8 +98,10 @@ def cmd_ingest(args) -> int:
 
     if not args.replay:
         _check_source(args.source)
+    if args.mirror:
+        _check_source(args.mirror)
     summary = ingest(source=REPLAY if args.replay else args.source, data_dir=args.data,
-                     volumes=args.volumes or None)
+                     volumes=args.volumes or None, mirror=args.mirror)
     print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] in ("completed", "skipped") else 1
 
@@ -102,9 +110,12 @@ def cmd_serve(args) -> int:
     from flows.deploy import serve_nightly
 
     _check_source(args.source)
+    if args.mirror:
+        _check_source(args.mirror)
     if args.interval is not None and args.interval <= 0:
         raise ValueError("--interval must be a positive number of seconds")
     serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
+                  mirror=args.mirror,
                   cron=args.cron, timezone=args.timezone, interval=args.interval)
     return 0
 

@@ -25,6 +25,7 @@ def nightly_deployment(
     source: str = DEFAULT_SOURCE,
     data_dir: str = "data",
     volumes: list[str] | None = None,
+    mirror: str | None = None,
     *,
     cron: str = DEFAULT_CRON,
     timezone: str = DEFAULT_TIMEZONE,
@@ -37,6 +38,7 @@ def nightly_deployment(
         source: the source URI (see ``frus ingest --help``).
         data_dir: the data root; made absolute, since the runner may start runs elsewhere.
         volumes: volume ids or globs; None = all.
+        mirror: a local folder ingested instead when ``source`` cannot be listed.
         cron: a cron expression, evaluated in ``timezone`` (DST-aware).
         timezone: an IANA time zone name.
         interval: seconds between runs; when given, overrides ``cron`` (tests, demos).
@@ -53,7 +55,7 @@ def nightly_deployment(
         name=name,
         schedules=[schedule],
         parameters={"source": source, "data_dir": str(Path(data_dir).resolve()),
-                    "volumes": volumes or None},
+                    "volumes": volumes or None, "mirror": _absolute(mirror) if mirror else None},
         # One run at a time; a run due while one is running waits for it (no pile-up past
         # one: the server keeps it queued, and the lake lock is the last guard).
         concurrency_limit=ConcurrencyLimitConfig(limit=1,

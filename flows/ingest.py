@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from tasks.dedupe_lake import cluster_items  # noqa: E402
 from tasks.normalise import normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
-from tasks.sources import FetchedItem, Source, SourceItem, open_source, selected, volume_id  # noqa: E402
+from tasks.sources import (  # noqa: E402
+    FetchedItem, FetchError, Source, SourceItem, open_source, selected, volume_id)
 from tasks.sources.replay import REPLAY, ReplaySource  # noqa: E402
 from tasks.store import ItemEntry, Lake, LakeBusy, Manifest  # noqa: E402
 from warehouse import db  # noqa: E402
@@ -46,6 +48,7 @@ class RunReport:
     documents_withdrawn: int = 0
     rejects: int = 0
     parser_version: str = PARSER_VERSION
+    message: str = ""  # why a run was skipped, fell back to its mirror, or failed
     failures: list[str] = field(default_factory=list)
 
     def row(self) -> dict:
@@ -59,6 +62,17 @@ def new_run_id() -> str:
 @task(name="scan", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def scan(source: Source) -> list[SourceItem]:
     return source.scan()
+
+
+@task(name="scan-or-mirror", cache_policy=NO_CACHE)
+def scan_or_mirror(source: Source, mirror: Source) -> tuple[Source, list[SourceItem], str]:
+    """List ``source``, or when it cannot be listed the ``mirror``, without retrying an
+    unreachable upstream (the mirror is the fallback). Returns the source used, its items,
+    and why ``source`` could not be listed ("" when it could)."""
+    try:
+        return source, source.scan(), ""
+    except FetchError as exc:
+        return mirror, mirror.scan(), str(exc)
 
 
 # Sources retry transient errors themselves (HTTP backoff); the task retries once more
@@ -101,7 +115,7 @@ def refresh_warehouse(data_root: Path) -> bool:
 
 @flow(name="ingest", log_prints=True)
 def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
-           wait: bool = True) -> dict:
+           wait: bool = True, mirror: str | None = None) -> dict:
     """Ingest a source of TEI volumes and page texts into the lake and warehouse.
 
     Args:
@@ -111,30 +125,51 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
         data_dir: the data root (lake, landing zone, warehouse).
         volumes: volume ids or globs to select (``frus1936v*``); None = all.
         wait: when another ingest holds the data root, wait for it (True) or skip (False).
+        mirror: a local copy of the volumes (a folder) to ingest instead when ``source``
+            cannot be listed (no network, upstream down); the run's ``message`` says so.
     """
     log = get_run_logger()
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root)
     try:
         with lake.lock(wait=wait):
-            return _ingest(log, lake, source, volumes)
+            report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
+            try:
+                return _ingest(log, lake, report, volumes, mirror)
+            except Exception as exc:
+                # On record before Prefect marks the flow run failed (and retries it, if set).
+                report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
+                report.finished_at = datetime.now(timezone.utc)
+                lake.record_run(report.row())
+                log.error("run %s failed: %s", report.run_id, report.message)
+                raise
     except LakeBusy as exc:
         log.warning("skipped: %s (runs never overlap)", exc)
         now = datetime.now(timezone.utc)
-        lake.record_run(RunReport(new_run_id(), source, now, now, "skipped").row())
+        lake.record_run(RunReport(new_run_id(), source, now, now, "skipped", message=str(exc)).row())
         return {"status": "skipped", "reason": str(exc)}
 
 
-def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
+def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
+            mirror: str | None) -> dict:
     base = lake.manifest()
-    report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
+    source = report.source
     entries: dict[str, ItemEntry] = {}
     failed: list[dict] = []
 
     replay = source == REPLAY
-    opened = ReplaySource(lake.data_root, volumes) if replay else open_source(source, lake.data_root, volumes)
-    with opened as src:
-        items = scan(src)
+    with ExitStack() as stack:
+        primary = stack.enter_context(
+            ReplaySource(lake.data_root, volumes) if replay else open_source(source, lake.data_root, volumes))
+        if mirror:
+            fallback = stack.enter_context(open_source(mirror, lake.data_root, volumes))
+            src, items, error = scan_or_mirror(primary, fallback)
+            if src is fallback:
+                log.warning("ingesting the local mirror %s instead: %s", mirror, error)
+                report.message = f"fell back to the mirror: {error}"
+                source = report.source = mirror
+        else:
+            src, items = primary, scan(primary)
         report.items_seen = len(items)
         for n, item in enumerate(items, start=1):
             t0 = time.perf_counter()
@@ -184,7 +219,6 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
     report.rejects += len(failed)
     report.status = "failed" if report.items_failed and not entries else (
         "partial" if report.items_failed else "completed")
-    report.finished_at = datetime.now(timezone.utc)
     manifest = base
     if entries or failed:
         # only new or withdrawn documents need new clusters: a version-only update (a file
@@ -193,6 +227,7 @@ def _ingest(log, lake: Lake, source: str, volumes: list[str] | None) -> dict:
                            for e in entries.values())
         duplicates = deduplicate(lake, base, entries, report.run_id) if docs_changed else None
         manifest = commit(lake, base, entries, report.run_id, failed, duplicates)
+    report.finished_at = datetime.now(timezone.utc)
     lake.record_run(report.row())
     refresh_warehouse(lake.data_root)
     summary = {**report.row(), "failures": report.failures, "manifest_version": manifest.version}

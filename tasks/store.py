@@ -2,7 +2,7 @@
 
 Layout under the data root::
 
-    lake/<table>/volume_id=<id>/<sha256[:16]>-p<parser>.parquet   data files (immutable)
+    lake/<table>/volume_id=<id>/<sha256[:16]>-<uri>-p<parser>.parquet   data files (immutable)
     lake/runs/<run_id>.parquet                                   one row per run (every run)
     lake/_manifest.json                                          the committed state
 
@@ -10,11 +10,13 @@ The manifest lists, per source item, the data files that hold it. A run writes i
 first (each through a temporary name and a rename), then commits by replacing the manifest
 in one rename: a reader of the manifest never sees half a run, and a run killed at any
 point leaves the previous manifest in force. Data files are named by the content hash of
-their source and the parser version, so a re-run after a kill finds the files it already
-wrote and reuses them; files no manifest references are removed after the commit.
+their source, a hash of the source's URI and the parser version, so a re-run after a kill
+finds the files it already wrote and reuses them; files no manifest references are removed
+after the commit.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -100,10 +102,13 @@ class Lake:
     def write_volume(self, parsed: ParsedVolume, lineage: Lineage) -> dict[str, str]:
         """Write a parsed volume's tables; returns table -> file path relative to the lake.
 
-        Files already written for the same content and parser version are reused.
+        Files are named by content, source and parser version: a run resumed after a kill
+        reuses what it wrote, and the same bytes from another source (a mirror, a re-publication
+        elsewhere) get files of their own, so every row's lineage names its own source.
         """
         vid = parsed.volume.volume_id
-        name = f"{lineage.source_sha256[:16]}-p{lineage.parser_version}.parquet"
+        uri_tag = hashlib.sha256(lineage.source_uri.encode()).hexdigest()[:8]
+        name = f"{lineage.source_sha256[:16]}-{uri_tag}-p{lineage.parser_version}.parquet"
         tables = _volume_tables(parsed, lineage)
         out = {}
         for table, rows in tables.items():

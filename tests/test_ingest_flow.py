@@ -160,6 +160,9 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys):
     assert "no warehouse" in capsys.readouterr().err
     assert cli.main(["ingest", "--source", str(tmp_path / "missing"), "--data", str(tmp_path)]) == 1
     assert "source not found" in capsys.readouterr().err
+    assert cli.main(["ingest", "--source", "git", "--mirror", str(tmp_path / "no-mirror"),
+                     "--data", str(tmp_path)]) == 1
+    assert f"source not found: {tmp_path / 'no-mirror'}" in capsys.readouterr().err
 
 
 def test_every_command_is_documented():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import ingest
+from tasks.sources import FetchError
 from tasks.store import Lake
 from warehouse import db
 
@@ -138,3 +139,52 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
                   "WHERE run_id = ?", [third["run_id"]]) == [("completed", 3, 0, 0)]
 
 
+
+
+def test_unreachable_upstream_falls_back_to_the_mirror(upstream: Path, tmp_path: Path, volumes_dir: Path):
+    """Offline, the run ingests the local mirror and says so; once upstream is back, its
+    volumes come in as new versions of the same documents, and the mirror's stay."""
+    data, mirror = tmp_path / "data", tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(volumes_dir / f"{KEPT}.xml", mirror)
+    away = upstream.with_name("upstream-away")
+    upstream.rename(away)  # the upstream can't be reached
+    source = f"git+{upstream.as_uri()}"
+
+    first = ingest(source=source, data_dir=str(data), mirror=str(mirror))
+    assert first["status"] == "completed", first
+    assert first["source"] == str(mirror) and first["items_new"] == 1
+    assert first["message"].startswith(f"fell back to the mirror: {source}"), first["message"]
+    assert _query(data, "SELECT source, status, message FROM runs") == [
+        (str(mirror), "completed", first["message"])]
+    assert _query(data, "SELECT count(*), min(source_uri) FROM documents") == [
+        (19, (mirror / f"{KEPT}.xml").as_uri())]
+
+    away.rename(upstream)  # back online
+    second = ingest(source=source, data_dir=str(data), mirror=str(mirror))
+    assert (second["source"], second["message"], second["items_new"]) == (source, "", 3)
+    assert second["items_removed"] == 0  # the mirror's volume is not withdrawn by upstream's run
+    # KEPT from both: two versions of each document, one canonical row, upstream's the newer.
+    assert _query(data, f"SELECT count(*) FROM document_versions WHERE volume_id = '{KEPT}'") == [(46,)]
+    assert _query(data, f"SELECT count(DISTINCT doc_key), count(*), min(source_uri) FROM documents "
+                        f"WHERE volume_id = '{KEPT}'") == [(19, 19, f"{source}#volumes/{KEPT}.xml")]
+
+
+def test_unreachable_source_without_mirror_fails_on_record(tmp_path: Path):
+    data = tmp_path / "data"
+    source = f"git+{(tmp_path / 'no-such-repo').as_uri()}"
+    with pytest.raises(FetchError, match="no-such-repo"):
+        ingest(source=source, data_dir=str(data))
+    (run,) = [dict(zip(("status", "source", "items_seen", "message"), r)) for r in
+              _runs_files(data, "SELECT status, source, items_seen, message")]
+    assert (run["status"], run["source"], run["items_seen"]) == ("failed", source, 0)
+    assert run["message"].startswith("FetchError: ") and "git clone failed" in run["message"], run
+    assert Lake(data).manifest().version == 0  # nothing committed
+
+
+def _runs_files(data: Path, select: str) -> list[tuple]:
+    """Rows of the run files themselves (a failed first run leaves no warehouse)."""
+    import duckdb
+
+    glob = str(data / "lake" / "runs" / "*.parquet")
+    return duckdb.sql(f"{select} FROM read_parquet(?, union_by_name := true)", params=[glob]).fetchall()

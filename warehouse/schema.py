@@ -53,8 +53,9 @@ RUNS = pa.schema([
     ("items_unchanged", pa.int64()), ("items_removed", pa.int64()), ("items_failed", pa.int64()),
     ("documents_added", pa.int64()), ("documents_updated", pa.int64()),
     ("documents_withdrawn", pa.int64()), ("rejects", pa.int64()), ("parser_version", pa.string()),
+    ("message", pa.string()),
 ])
-"""One row per ingest run."""
+"""One row per ingest run (``message``: why it was skipped, fell back to its mirror, or failed)."""
 
 DUPLICATES = pa.schema([
     ("cluster_id", pa.string()), ("doc_key", pa.string()), ("canonical_key", pa.string()),

@@ -48,7 +48,9 @@ DEFAULT_URL = "https://github.com/HistoryAtState/frus.git"
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _HEAD_REF = "refs/frus/head"
 # Never prompt for credentials (a run must fail, not hang) and parse output in C locale.
-_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+# Never prompt; give up a transfer that stalls (under 1 KB/s for a minute) rather than hang.
+_ENV = {"GIT_HTTP_LOW_SPEED_LIMIT": "1000", "GIT_HTTP_LOW_SPEED_TIME": "60",
+        **os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
 class GitSource(Source):
