@@ -8,6 +8,9 @@ Each phase runs in a fresh subprocess so its peak memory (max RSS) is its own:
 - ``flow``: the Prefect ``ingest`` flow into an empty data root (full run), then the same flow
   again on the unchanged source (nothing to parse or write), in one process so both pay the
   same Prefect start-up once;
+- ``dask``: the same full run with ``workers=2``: volumes normalised by two processes of a
+  local Dask cluster (prefect-dask), its start-up included; peak MB is the flow process's,
+  the largest child process's (a Dask worker, or Prefect's temporary API) below the table;
 - ``git``: the flow on a ``git+file://`` clone of the corpus: a full run, an unchanged run, then
   one commit that changes one volume and a third run (which parses that volume alone); the
   ``runs`` rows are printed.
@@ -28,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PHASES = ["lxml", "normalise", "store", "flow", "git"]
+PHASES = ["lxml", "normalise", "store", "flow", "dask", "git"]
 RUN_COLUMNS = ("run_id, status, items_seen, items_new, items_changed, items_unchanged, items_removed, "
                "documents_added, documents_updated, documents_withdrawn")
 
@@ -86,6 +89,12 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
         return {"seconds": t1 - t0, "documents": full["documents_added"], "again_seconds": t2 - t1,
                 "again_unchanged": again["items_unchanged"], "again_parsed": again["items_new"]
                 + again["items_changed"]}
+    elif phase == "dask":
+        from flows.ingest import ingest
+
+        full = ingest(source=str(corpus / "frus"), data_dir=str(data), workers=2)
+        return {"seconds": time.perf_counter() - t0, "documents": full["documents_added"],
+                "workers": 2}
     elif phase == "git":
         return _git_phase(corpus, data)
     return {"seconds": time.perf_counter() - t0, "documents": docs}
@@ -141,6 +150,7 @@ def main() -> None:
     if args.phase:
         out = run_phase(args.phase, corpus, Path(args.data))
         out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["max_child_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(json.dumps(out))
         return
 
@@ -174,6 +184,10 @@ def main() -> None:
         r = results["flow"]
         print(f"folder source, unchanged re-run: {r['again_seconds']:.2f} s vs full run {r['seconds']:.2f} s "
               f"({r['again_unchanged']} items unchanged, {r['again_parsed']} parsed)")
+    if "dask" in results and "flow" in results:
+        print(f"flow on 2 Dask workers: {results['dask']['seconds']:.2f} s vs in-process "
+              f"{results['flow']['seconds']:.2f} s on this machine ({os.cpu_count()} cores); largest child "
+              f"process (a Dask worker or Prefect's temporary API) {results['dask']['max_child_rss_mb']:.0f} MB")
     if "git" in results:
         t = results["git"]["times"]
         print(f"git source: full run {t['full']:.2f} s, unchanged run {t['unchanged']:.2f} s, "

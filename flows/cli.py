@@ -53,19 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--replay", action="store_true",
                      help="re-normalise what the lake holds from the landing zone (DATA/raw), "
                           "without fetching: after a parser upgrade")
-    c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
-    c.add_argument("--mirror", metavar="PATH",
-                   help="a local folder of the volumes, ingested instead when SOURCE cannot be "
-                        "listed (no network, upstream down)")
+    _run_options(c)
 
     c = command("serve", cmd_serve, "Run the ingest on a schedule (the 'nightly' Prefect deployment) "
                 "until stopped.")
     c.add_argument("--source", default="git", metavar="SOURCE",
                    help=SOURCE_HELP + " Default: git (the upstream repository).")
-    c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
-    c.add_argument("--mirror", metavar="PATH",
-                   help="a local folder of the volumes, ingested instead when SOURCE cannot be "
-                        "listed (no network, upstream down)")
+    _run_options(c)
     c.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: '0 3 * * *', 03:00 daily)")
     c.add_argument("--timezone", default="America/New_York",
                    help="IANA time zone of the cron schedule (default: America/New_York)")
@@ -88,6 +82,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_options(c: argparse.ArgumentParser) -> None:
+    """Options of an ingest run, shared by ``ingest`` and ``serve``."""
+    c.add_argument("--volumes", nargs="*", help="volume ids or globs to select (frus1936v*)")
+    c.add_argument("--mirror", metavar="PATH",
+                   help="a local folder of the volumes, ingested instead when SOURCE cannot be "
+                        "listed (no network, upstream down)")
+    c.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="volumes normalised at once: above 1, on a local Dask cluster of N "
+                        "processes (default: 1, in this process)")
+    c.add_argument("--dask-address", metavar="ADDRESS",
+                   help="normalise on the Dask scheduler at ADDRESS (tcp://host:8786) instead; "
+                        "its workers must see the data root and the Prefect API")
+
+
 # -- commands ------------------------------------------------------------------------
 
 
@@ -101,7 +109,8 @@ def cmd_ingest(args) -> int:
     if args.mirror:
         _check_source(args.mirror)
     summary = ingest(source=REPLAY if args.replay else args.source, data_dir=args.data,
-                     volumes=args.volumes or None, mirror=args.mirror)
+                     volumes=args.volumes or None, mirror=args.mirror, workers=args.workers,
+                     dask_address=args.dask_address)
     print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] in ("completed", "skipped") else 1
 
@@ -115,7 +124,7 @@ def cmd_serve(args) -> int:
     if args.interval is not None and args.interval <= 0:
         raise ValueError("--interval must be a positive number of seconds")
     serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
-                  mirror=args.mirror,
+                  mirror=args.mirror, workers=args.workers, dask_address=args.dask_address,
                   cron=args.cron, timezone=args.timezone, interval=args.interval)
     return 0
 

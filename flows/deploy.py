@@ -26,6 +26,8 @@ def nightly_deployment(
     data_dir: str = "data",
     volumes: list[str] | None = None,
     mirror: str | None = None,
+    workers: int = 1,
+    dask_address: str | None = None,
     *,
     cron: str = DEFAULT_CRON,
     timezone: str = DEFAULT_TIMEZONE,
@@ -39,6 +41,7 @@ def nightly_deployment(
         data_dir: the data root; made absolute, since the runner may start runs elsewhere.
         volumes: volume ids or globs; None = all.
         mirror: a local folder ingested instead when ``source`` cannot be listed.
+        workers, dask_address: where volumes are normalised (``flows.ingest.task_runner``).
         cron: a cron expression, evaluated in ``timezone`` (DST-aware).
         timezone: an IANA time zone name.
         interval: seconds between runs; when given, overrides ``cron`` (tests, demos).
@@ -55,7 +58,8 @@ def nightly_deployment(
         name=name,
         schedules=[schedule],
         parameters={"source": source, "data_dir": str(Path(data_dir).resolve()),
-                    "volumes": volumes or None, "mirror": _absolute(mirror) if mirror else None},
+                    "volumes": volumes or None, "mirror": _absolute(mirror) if mirror else None,
+                    "workers": workers, "dask_address": dask_address},
         # One run at a time; a run due while one is running waits for it (no pile-up past
         # one: the server keeps it queued, and the lake lock is the last guard).
         concurrency_limit=ConcurrencyLimitConfig(limit=1,

@@ -5,7 +5,7 @@ this module only orchestrates, retries and reports.
 """
 from __future__ import annotations
 
-import time
+import logging
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
-from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect import flow, get_client, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from tasks.dedupe_lake import cluster_items  # noqa: E402
 from tasks.normalise import normalise_item  # noqa: E402
@@ -113,9 +114,35 @@ def refresh_warehouse(data_root: Path) -> bool:
     return db.refresh(data_root)
 
 
+def task_runner(workers: int = 1, dask_address: str | None = None):
+    """Where the per-volume normalise-and-store tasks run.
+
+    One worker: in this process, one volume at a time (overlapping the next fetch). More:
+    a local Dask cluster of ``workers`` processes on 127.0.0.1 (prefect-dask). With
+    ``dask_address``: the Dask scheduler there, whose workers must see the same data root
+    (a shared file system) and reach the same Prefect API.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if not dask_address and workers == 1:
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    with get_client(sync_client=True) as client:  # workers report to this run's API,
+        api_url = str(client.api_url)  # even when it is Prefect's temporary one
+    return DaskTaskRunner(cluster_kwargs={
+        "n_workers": workers, "threads_per_worker": 1, "processes": True,
+        "host": "127.0.0.1", "dashboard_address": None, "silence_logs": logging.WARNING,
+        "env": {"PREFECT_API_URL": api_url},
+    })
+
+
 @flow(name="ingest", log_prints=True)
 def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
-           wait: bool = True, mirror: str | None = None) -> dict:
+           wait: bool = True, mirror: str | None = None, workers: int = 1,
+           dask_address: str | None = None) -> dict:
     """Ingest a source of TEI volumes and page texts into the lake and warehouse.
 
     Args:
@@ -127,15 +154,18 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
         wait: when another ingest holds the data root, wait for it (True) or skip (False).
         mirror: a local copy of the volumes (a folder) to ingest instead when ``source``
             cannot be listed (no network, upstream down); the run's ``message`` says so.
+        workers: volumes normalised at once; above 1, on a local Dask cluster.
+        dask_address: a Dask scheduler to normalise on instead (see :func:`task_runner`).
     """
     log = get_run_logger()
+    runner = task_runner(workers, dask_address)
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root)
     try:
         with lake.lock(wait=wait):
             report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
             try:
-                return _ingest(log, lake, report, volumes, mirror)
+                return _ingest(log, lake, report, volumes, mirror, runner)
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
                 report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -151,7 +181,7 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
 
 
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
-            mirror: str | None) -> dict:
+            mirror: str | None, runner) -> dict:
     base = lake.manifest()
     source = report.source
     entries: dict[str, ItemEntry] = {}
@@ -171,8 +201,10 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         else:
             src, items = primary, scan(primary)
         report.items_seen = len(items)
+        # Fetch here, one item after another; normalise on the runner, collected in order.
+        pending: list[tuple[int, SourceItem, ItemEntry | None, object]] = []
+        started = None  # the runner starts (a Dask cluster spins up) only if there is work
         for n, item in enumerate(items, start=1):
-            t0 = time.perf_counter()
             old = base.items.get(item.uri)
             if old and old.withdrawn_run:
                 old = None  # back after a withdrawal: ingest as new
@@ -181,18 +213,24 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                 continue
             try:
                 fetched = fetch(src, item)
-                if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
-                    report.items_unchanged += 1
-                    entries[item.uri] = ItemEntry(**{**old.__dict__, "version": item.version})
-                    continue
-                entry = normalise_and_store(lake, fetched, report.run_id,
-                                            src.source_of(item) if replay else source)
             except Exception as exc:  # one bad item fails alone; the run goes on
-                report.items_failed += 1
-                report.failures.append(f"{item.name}: {exc}")
-                failed.append({"volume_id": volume_id(item.name), "source_uri": item.uri,
-                               "place": item.name, "reason": str(exc), "source_sha256": None})
-                log.error("[%d/%d] %s failed: %s", n, len(items), item.name, exc)
+                _item_failed(log, report, failed, n, len(items), item, exc)
+                continue
+            if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
+                report.items_unchanged += 1
+                entries[item.uri] = ItemEntry(**{**old.__dict__, "version": item.version})
+                continue
+            started = started or stack.enter_context(runner)
+            future = started.submit(normalise_and_store, parameters={
+                "lake": lake, "fetched": fetched, "run_id": report.run_id,
+                "source": src.source_of(item) if replay else source})
+            pending.append((n, item, old, future))
+
+        for n, item, old, future in pending:
+            try:
+                entry = future.result()
+            except Exception as exc:
+                _item_failed(log, report, failed, n, len(items), item, exc)
                 continue
             entries[item.uri] = entry
             report.rejects += entry.rejects
@@ -202,8 +240,8 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
             else:
                 report.items_new += 1
                 report.documents_added += entry.documents
-            log.info("[%d/%d] %s: %d documents, %d rejects (%.1f s)", n, len(items), item.name,
-                     entry.documents, entry.rejects, time.perf_counter() - t0)
+            log.info("[%d/%d] %s: %d documents, %d rejects", n, len(items), item.name,
+                     entry.documents, entry.rejects)
 
         # Items this source offered before and no longer does are withdrawn, not deleted:
         # their rows stay, flagged with the run that saw them go.
@@ -236,6 +274,15 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
              report.status, report.items_new, report.items_changed, report.items_unchanged,
              report.items_removed, report.items_failed)
     return summary
+
+
+def _item_failed(log, report: RunReport, failed: list[dict], n: int, total: int,
+                 item: SourceItem, exc: Exception) -> None:
+    report.items_failed += 1
+    report.failures.append(f"{item.name}: {exc}")
+    failed.append({"volume_id": volume_id(item.name), "source_uri": item.uri,
+                   "place": item.name, "reason": str(exc), "source_sha256": None})
+    log.error("[%d/%d] %s failed: %s", n, total, item.name, exc)
 
 
 def _publish(summary: dict) -> None:

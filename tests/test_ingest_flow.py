@@ -199,3 +199,30 @@ def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
             "frus1938v03/d83"]
     again = ingest(source=str(src), data_dir=str(data))
     assert again["items_unchanged"] == 2 and _snapshot(data) == before
+
+
+def _rows_without_run(data: Path) -> dict[str, list]:
+    """Every row of every table, without what names the run (run ids, ingest times)."""
+    out = {}
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        for t in TABLES:
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND column_name "
+                "NOT IN ('run_id', 'item_ingested_at', 'source_uri')", [t]).fetchall()]
+            rows = con.execute(f"SELECT {', '.join(cols)} FROM {t}").fetchall()
+            out[t] = sorted(map(repr, rows))
+    return out
+
+
+def test_dask_workers_store_the_same_lake(tmp_path: Path, volumes_dir: Path):
+    """Two worker processes on a local Dask cluster store what one in-process worker does;
+    a volume that fails in a worker fails alone, with its reason."""
+    src = _copy(volumes_dir, [*SMALL, "frus1872p2v4.xml"], tmp_path / "src")
+    (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
+    one = ingest(source=str(src), data_dir=str(tmp_path / "one"))
+    two = ingest(source=str(src), data_dir=str(tmp_path / "two"), workers=2)
+    for summary in (one, two):
+        assert (summary["status"], summary["items_new"], summary["items_failed"]) == ("partial", 3, 1)
+        assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
+    assert two["documents_added"] == one["documents_added"] == 138 + 23 + 34
+    assert _rows_without_run(tmp_path / "two") == _rows_without_run(tmp_path / "one")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,14 @@ def test_killed_run_leaves_previous_state(server, tmp_path: Path):
          "--volumes", *VOLUMES],
         env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    written = data / "lake" / "documents" / f"volume_id={VOLUMES[1]}"
     try:
         assert arrived.wait(WAIT), f"the run never reached its last volume:\n{log.read_text()[-3000:]}"
+        # Parked on its last fetch, it cannot commit; wait until it has stored the volume before.
+        deadline = time.monotonic() + WAIT
+        while not list(written.glob("*.parquet")):
+            assert time.monotonic() < deadline, f"volume 2 never stored:\n{log.read_text()[-3000:]}"
+            time.sleep(0.05)
         assert proc.poll() is None, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
@@ -111,7 +118,6 @@ def test_killed_run_leaves_previous_state(server, tmp_path: Path):
         proc.wait()
         release.set()
     # The killed run wrote its second volume's files, but committed nothing.
-    assert list((data / "lake" / "documents").glob(f"volume_id={VOLUMES[1]}/*.parquet"))
     assert Lake(data).manifest().version == 1
     assert _snapshot(data) == before
 

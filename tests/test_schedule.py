@@ -5,6 +5,7 @@ whole process groups) whatever happens: try/finally inside the fixtures.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import signal
@@ -150,10 +151,12 @@ def test_nightly_deployment_definition():
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
     from flows.deploy import nightly_deployment
+    from flows.ingest import ingest
 
     dep = nightly_deployment(source="git", data_dir="data")
     assert dep.name == "nightly"
-    assert dep.parameters == {"source": "git", "data_dir": str(Path("data").resolve()), "volumes": None}
+    assert dep.parameters == {"source": "git", "data_dir": str(Path("data").resolve()), "volumes": None,
+                              "mirror": None, "workers": 1, "dask_address": None}
     (schedule,) = dep.schedules
     assert schedule.schedule.cron == "0 3 * * *"
     assert schedule.schedule.timezone == "America/New_York"
@@ -167,4 +170,5 @@ def test_nightly_deployment_definition():
     assert nightly["schedules"][0]["timezone"] == schedule.schedule.timezone
     assert nightly["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     assert nightly["work_pool"]["name"] == "frus-pool"
-    assert set(nightly["parameters"]) == {"source", "data_dir", "volumes"}
+    assert set(nightly["parameters"]) == set(dep.parameters)  # the twins take the same parameters
+    assert set(dep.parameters) <= set(inspect.signature(ingest.fn).parameters)

@@ -53,6 +53,9 @@ class FetchError(Exception):
         self.item = item
         self.reason = reason
 
+    def __reduce__(self):  # picklable (Dask workers, Prefect results): rebuilt from its fields
+        return type(self), (self.item, self.reason)
+
 
 class Source:
     """Base of every source: ``scan`` and ``fetch``; usable as a context manager."""
