@@ -132,10 +132,11 @@ def task_runner(workers: int = 1, dask_address: str | None = None):
         return DaskTaskRunner(address=dask_address)
     with get_client(sync_client=True) as client:  # workers report to this run's API,
         api_url = str(client.api_url)  # even when it is Prefect's temporary one
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the cluster's chatter
     return DaskTaskRunner(cluster_kwargs={
         "n_workers": workers, "threads_per_worker": 1, "processes": True,
         "host": "127.0.0.1", "dashboard_address": None, "silence_logs": logging.WARNING,
-        "env": {"PREFECT_API_URL": api_url},
+        "env": {"PREFECT_API_URL": api_url, "DASK_LOGGING__DISTRIBUTED": "warning"},
     })
 
 
