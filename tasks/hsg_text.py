@@ -50,6 +50,12 @@ _CLOSER = re.compile(
     r"Yours|Your obedient|Believe me|Cordially)\b",
     re.IGNORECASE,
 )
+# An addressee printed under the signature (19th century): "Hon. William H. Seward,
+# Secretary of State, &c.", "John Appleton, Esq., &c., &c.", "His Excellency …".
+_ADDRESSEE = re.compile(
+    r"^(?:The\s+)?(?:Hon\.?|Honorable|His Excellency|Their Excellencies|Right Hon\.?|Mr\.|Señor|Senhor|"
+    r"Sir|M\.|General|To)\s|\bEsq\b|&c\.|\bSecretary of State\b"
+)
 _MONTHS = {
     m: i + 1
     for i, m in enumerate(
@@ -67,6 +73,8 @@ _HONORIFIC = re.compile(
     r"^(?:Mr\.|Mrs\.|Miss|Messrs\.|Sir|Señor|Senhor|Count|Baron|Prince|Marquis|Marquis de|M\.|"
     r"General|Lord|Admiral|Dr\.|Herr|Monsieur|Don)\s+"
 )
+# A head's leading document number: "10. Telegram From …", "No. 3. Mr. Frelinghuysen to …".
+_TITLE_NUMBER = re.compile(r"^(?P<no>No\.\s*)?(?P<n>\d+)\.\s+(?P<rest>.*)$")
 _PARTICLES = {"de", "da", "di", "del", "van", "von", "der", "den", "y", "la", "le", "du", "of", "and"}
 
 
@@ -179,12 +187,15 @@ def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document
     for key, value in meta.items():
         setattr(doc, key, value)
 
+    url_number = doc_id[1:] if ids and re.fullmatch(r"d\d+", doc_id) else None
     title = parts[0].text
-    nm = re.match(r"^(\d+)\.\s+(.*)$", title)
-    if nm:  # modern heads start with the document number: "10. Telegram From …"
-        doc.doc_number, title = nm.group(1), nm.group(2)
-    elif ids and re.fullmatch(r"d\d+", doc_id):
-        doc.doc_number = doc_id[1:]
+    nm = _TITLE_NUMBER.match(title)
+    if nm:  # "10. Telegram From …" (modern), "No. 3. Mr. Frelinghuysen to …" (19th century)
+        title = nm.group("rest")
+        # a printed "No. 3." may differ from the volume's numbering (TEI @n, the URL's d3)
+        doc.doc_number = url_number if nm.group("no") and url_number else nm.group("n")
+    else:
+        doc.doc_number = url_number
     doc.title = title
     for key, value in parse_title(title).items():
         setattr(doc, key, value)
@@ -219,6 +230,8 @@ def parse_title(title: str) -> dict:
     out = {"sender": None, "sender_role": None, "recipient": None, "recipient_role": None}
     t = squash(title).rstrip(".").strip()
     t = re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", t))  # "( Bell )"
+    nm = _TITLE_NUMBER.match(t)
+    t = nm.group("rest") if nm else t  # "No. 3. Mr. Frelinghuysen to …": the number is no name
 
     m = re.match(r"^(?:[\w-]+\s+){0,3}?From\s+(?:the\s+)?(?P<s>.+?)\s+to\s+(?P<r>.+)$", t)
     if m and not re.match(r"^(?:Mr|Mrs|Sir)\b", t):  # "Telegram From the Embassy … to the Department …"
@@ -334,7 +347,8 @@ def _blocks(lines: list[str]) -> list[_Block]:
 
 
 def _is_signature(text: str) -> bool:
-    if len(text) > 50 or re.search(r"\d", text) or text.endswith((":", ";", ",")):
+    # "LOWELL," (a comma before the addressee line) is a signature; "Sir:" is not.
+    if len(text) > 50 or re.search(r"\d", text) or text.endswith((":", ";", ",,")):
         return False
     if _REPEATED.match(text) or _RECEIVED.match(text) or _LABEL_ALONE.match(text):
         return False
@@ -342,6 +356,36 @@ def _is_signature(text: str) -> bool:
     if not 1 <= len(words) <= 6:
         return False
     return all(w[0].isupper() or w.lower() in _PARTICLES for w in words)
+
+
+def _signature_index(body: list[_Block]) -> int | None:
+    """The signature: the last block, short and name-like, after at least one other block.
+
+    A postscript (``P.S.``) or the addressee lines (``Hon. William H. Seward, …``) may follow
+    it; they are tried as such only when a signature stands right before them.
+    """
+    for trailer in (_is_postscript_or_addressee, _is_postscript):
+        tail = len(body)
+        while tail > 0 and trailer(body[tail - 1].text):
+            tail -= 1
+        if tail >= 3 and _is_signed_with_office(body[tail - 2].text, body[tail - 1].text):
+            return tail - 2
+        if tail >= 2 and _is_signature(body[tail - 1].text):
+            return tail - 1
+    return None
+
+
+def _is_signed_with_office(name: str, office: str) -> bool:
+    """``F. W. SEWARD,`` then ``Acting Secretary.``: the comma says the office follows."""
+    return name.endswith(",") and not _CLOSER.match(name) and _is_signature(name) and len(office) <= 100
+
+
+def _is_postscript(text: str) -> bool:
+    return bool(re.match(r"^P\.\s?S\.", text))
+
+
+def _is_postscript_or_addressee(text: str) -> bool:
+    return _is_postscript(text) or (len(text) <= 150 and bool(_ADDRESSEE.search(text)))
 
 
 def _classify(blocks: list[_Block]):
@@ -358,15 +402,7 @@ def _classify(blocks: list[_Block]):
         body = seg[1:] if att else seg
         if att:
             yield "attachment", None, None, att, seg[0]
-        # Signature: the last block, short and name-like, after at least one other block;
-        # a postscript may follow it.
-        end = len(body)
-        sig = None
-        tail = end
-        while tail > 0 and re.match(r"^P\.\s?S\.", body[tail - 1].text):
-            tail -= 1
-        if tail >= 2 and _is_signature(body[tail - 1].text):
-            sig = tail - 1
+        sig = _signature_index(body)
         closer = sig - 1 if sig and sig >= 2 and _CLOSER.match(body[sig - 1].text) else None
 
         number: str | None = None  # the numbered label in force ("1.") for lettered items

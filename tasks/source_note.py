@@ -68,16 +68,23 @@ _TYPE_WORDS = {
     "by telegraph": "Telegram",
     "per telegraph": "Telegram",
     "by cable": "Cablegram",
+    "cable": "Cablegram",
+    "cable telegram": "Cablegram",
 }
 _WS = re.compile(r"\s+")
-# "No. 378.]", "*No. 5.", "No.12", "No. II.", "No. 12½.]"; nothing else may follow.
-_DESPATCH = re.compile(r"^\*?\s*No\.?\s*([0-9]+[½¼¾]?[a-z]?|[IVXLC]+)\s*[.\]]*\s*(?:\[\d+\])?\s*$")
+# "No. 378.]", "*No. 5.", "No.12", "No. II.", "No. 12½.]", "No. 302.|" (a misprinted "]");
+# nothing else may follow.
+_DESPATCH = re.compile(r"^\*?\s*No\.?\s*([0-9]+[½¼¾]?[a-z]?|[IVXLC]+)\s*[.\]|]*\s*(?:\[\d+\])?\s*$")
 # A decimal-file number: "763.72119/2590", "893.01 Provisional/41", "763.72119 P 43/906",
-# "123 Bacon, Leonard Lee", "711.00111 Armament Control/123a", "884.00 Selassie I/12".
-_FILE_START = re.compile(r"^(?:Paris Peace Conf\.\s*)?\d{2,4}(?:\.[0-9A-Z]+)?(?:[ /A-Z]|$)")
+# "123 Bacon, Leonard Lee", "711.00111 Armament Control/123a", "884.00 Selassie I/12",
+# "Paris peace Conf. 184.44/1", "Paris Peace Conf. 184.1–Helms, Birch", "184.0z01101/7" (OCR).
+_FILE_START = re.compile(r"^(?:(?i:Paris Peace Conf)\.\s*)?\d{2,4}(?:\.[0-9A-Za-z]+)?(?:[ /A-Z–-]|$)")
+# "Woodrow Wilson Papers", "Inquiry Document No. 893" (no \b after "No.": a space follows).
 _ARCHIVE = re.compile(
-    r"\b(?:Papers|Files?|Archives?|Library|Records|Document No\.|Collection|Lot)\b", re.IGNORECASE
+    r"\b(?:(?:Papers|Files?|Archives?|Library|Records|Collection|Lot)\b|Document No\.)", re.IGNORECASE
 )
+# "[Private and confidential.]", "[Strictly confidential.]": a qualified classification.
+_QUALIFIED = re.compile(r"^(?:(?:private|personal|strictly|most|very)\s+(?:and\s+)?)+", re.IGNORECASE)
 _INCLOSURE = re.compile(r"^\W*(?:sub)?(?:in|en|ln)closure\b", re.IGNORECASE)
 # Sentence-final abbreviations that must not end an archive citation.
 _ABBREV = re.compile(r"(?:\b(?:Vol|Vols|No|Nos|Doc|Docs|Box|Jr|Sr|Mr|Mrs|Dr|St|p|pp|ff|cf)|\b[A-Z])$")
@@ -108,6 +115,8 @@ def _flags(text: str, out: dict) -> None:
 
 def _doc_type(word: str) -> str | None:
     w = word.strip(" .,;:[]()").lower()
+    if w.startswith(("by ", "per ")) and w not in _TYPE_WORDS:
+        w = w.split(" ", 1)[1]  # "By cable telegram." -> "cable telegram"
     if not w:
         return None
     if w in _TYPE_WORDS:
@@ -187,7 +196,7 @@ def parse_source_note(text: str) -> dict:
         pieces = [p for p in re.split(r"\s*[—–]\s*", inner) if p.strip(" .")]
         for piece in pieces:
             out["doc_type"] = out["doc_type"] or _doc_type(piece)
-            cm = _CLASS_RE.fullmatch(piece.strip(" ."))
+            cm = _CLASS_RE.fullmatch(_QUALIFIED.sub("", piece.strip(" .")))
             if cm:
                 out["classification"] = _canonical_class(cm.group(1))
             dm = _DESPATCH.match(piece)
@@ -226,11 +235,17 @@ def merge_source_notes(notes: list[str]) -> dict:
     """Parse several notes of one document and merge them (first non-empty value wins).
 
     Flags are OR-ed: ``["File No. 861.51/131", "[Telegram]"]`` gives the file number of the
-    first and the type of the second.
+    first and the type of the second. A despatch number from a note closed by ``]``
+    (``No. 302.]``) wins over one from a bare ``No. 91.``.
     """
     out = _empty()
+    closed = False  # the despatch number in ``out`` came from a "No. 302.]" note
     for note in notes:
         one = parse_source_note(note)
+        if one["despatch_number"] and not closed and note.rstrip().endswith(("]", "|")):
+            # "No. 91." then "No. 302.]" (1864–1872): the first is the printed serial number,
+            # the bracketed one the despatch's own.
+            out["despatch_number"], closed = None, True
         for key, value in one.items():
             if isinstance(value, bool):
                 out[key] = out[key] or value

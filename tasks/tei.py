@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from tasks.records import Document, Footnote, Part, Reject, Volume
-from tasks.source_note import merge_source_notes
+from tasks.source_note import merge_source_notes, parse_source_note
 from tasks.tei_dates import document_dates
 from tasks.text import document_text, squash
 
@@ -36,6 +36,13 @@ _BLOCKS = {
 # Elements whose content is block-like even inside a leaf: a space separates them.
 _SPACED = _BLOCKS | {TEI + t for t in ("item", "label", "row", "cell", "l", "quote")}
 _SUBLABEL = re.compile(r"^\(\s*([a-z]{1,2}|[ivxl]{1,5}|\d{1,2})\s*\)")
+# A despatch number printed as the body's first paragraph: "No. 350.]", "No. 1027",
+# "[No. 653.]", "No. 485.—Confidential.]", "No. 318, Diplomatic]".
+_DESPATCH_P = re.compile(
+    r"^\[?\*?\s*No\.?\]?\s*(\d+[½¼¾]?[a-z]?|[IVXLC]+)\b\W{0,4}(?:[—–,]\s*[A-Za-z][\w .]{0,20})?[.\])|]*$"
+)
+# What may stand before that paragraph: the head, source notes, the dateline.
+_PREAMBLE = {HEAD, NOTE, PB, LB, TEI + "dateline", TEI + "opener"}
 
 
 class VolumeError(Exception):
@@ -193,12 +200,16 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
         walker.block(att, "paragraph")
     walker.finish()
     parts = walker.parts
+    if entry.page is None:  # no page break before the document: it starts on the page before its first
+        _fill_first_page(parts, walker.footnotes, _page_before(walker.first_page))
 
     head = div.find(HEAD)
     title = _plain(head) if head is not None else None
     sender, sender_role, recipient, recipient_role = _correspondents(head, title)
     notes = [squash(n) for n in walker.source_notes]
     note = merge_source_notes(notes) if notes else {}  # "File No. …" then "[Telegram]"
+    if not note.get("despatch_number"):
+        note.update(_despatch_paragraph(div, note))
     dates = document_dates(div)
     signature = next((p.text for p in parts if p.kind == "signature" and p.attachment is None), None)
     subtype = div.get("subtype") or _infer_subtype(title)
@@ -233,13 +244,48 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
         date_min_iso=dates.min_iso,
         date_max_iso=dates.max_iso,
         signature=signature,
-        page_start=(parts[0].page if parts else None) or entry.page or walker.first_page,
+        page_start=(parts[0].page if parts else None) or entry.page,
         page_end=walker.page,
         text=text,
         word_count=len(text.split()),
         parts=parts,
         footnotes=walker.footnotes,
     )
+
+
+def _page_before(page: str | None) -> str | None:
+    """The page before ``page`` when it is a plain number (``71`` → ``70``), else None."""
+    return str(int(page) - 1) if page and page.isdigit() and int(page) > 1 else None
+
+
+def _fill_first_page(parts: list[Part], footnotes: list[Footnote], page: str | None) -> None:
+    """Give the parts and footnotes before the document's first page break that page."""
+    for item in [*parts, *footnotes]:
+        if item.page is None:
+            item.page = page
+
+
+def _despatch_paragraph(div: etree._Element, note: dict) -> dict:
+    """Despatch number (and classification) of a leading ``<p>No. 350.]</p>``.
+
+    19th-century volumes print the number as the body's first paragraph instead of a source
+    note; an editorial ``[For inclosure …]`` paragraph may precede it. The paragraph stays a part.
+    """
+    for child in div:
+        if child.tag in _PREAMBLE or not isinstance(child.tag, str):
+            continue
+        if child.tag != TEI + "p":
+            return {}
+        text = _plain(child)
+        m = _DESPATCH_P.match(text) if len(text) <= 40 else None
+        if m:
+            found = {"despatch_number": m.group(1)}
+            if not note.get("classification"):  # "No. 485.—Confidential.]"
+                found["classification"] = parse_source_note(text)["classification"]
+            return found
+        if not (text.startswith("[") and text.endswith("]")):
+            return {}
+    return {}
 
 
 def _infer_subtype(title: str | None) -> str:
@@ -575,15 +621,22 @@ def _text(el) -> str | None:
 
 def _plain(el: etree._Element) -> str:
     """Plain text of an element with notes left out, white space normalised."""
+    # Squash once over the joined raw text: squashing each child would trim the spaces at
+    # element edges ("<hi>Legation</hi><hi> of the …</hi>").
+    text = squash("".join(_raw(el)))
+    # spaced names in heads: "( Bell )", "( Bell)" -> "(Bell)"
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+
+
+def _raw(el: etree._Element) -> list[str]:
+    """The raw text pieces of ``el`` (notes left out, ``lb`` as a space), in order."""
     out: list[str] = [el.text or ""]
     for child in el:
         if isinstance(child.tag, str) and child.tag != NOTE:
             if child.tag == LB:
                 out.append("" if child.get("break") == "no" else " ")
             else:
-                out.append(_plain(child))
+                out.extend(_raw(child))
         if child.tail:
             out.append(child.tail)
-    text = squash("".join(out))
-    # spaced names in heads: "( Bell )", "( Bell)" -> "(Bell)"
-    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+    return out

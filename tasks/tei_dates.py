@@ -84,15 +84,19 @@ def _range(date: etree._Element) -> tuple[str | None, str | None]:
 
 
 def _plain(el: etree._Element) -> str:
-    """Text of ``el`` without its footnotes."""
+    """Text of ``el`` without its footnotes, squashed once (edge spaces of children kept)."""
+    return squash("".join(_raw(el)))
+
+
+def _raw(el: etree._Element) -> list[str]:
     out = [el.text or ""]
     for child in el:
         if isinstance(child.tag, str) and child.tag != TEI + "note":
             out.append(" " if child.tag == TEI + "lb" and child.get("break") != "no" else "")
-            out.append(_plain(child))
+            out.extend(_raw(child))
         if child.tail:
             out.append(child.tail)
-    return squash("".join(out))
+    return out
 
 
 def _first_own(div: etree._Element, tag: str):

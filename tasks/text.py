@@ -20,31 +20,40 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def item_top(part: Part) -> str:
-    """The top-level label of an item: ``1.`` for ``1.(a)``, ``2.`` for ``2.``."""
-    path, label = part.path or "", part.label or ""
-    if label and path.endswith(label) and path != label:
-        return path[: -len(label)]
-    return path
+def item_prefix(part: Part, shown: set[str]) -> str:
+    """The labels to print before an item's text, given the item paths already ``shown``.
+
+    An item's own label is printed unless its text already starts with it (``(a) …``, as in
+    d83 and its page text); so are the labels of its parents not printed yet: ``1.`` before
+    ``(a) The mission`` (path ``1.(a)``), ``3.`` before a sub-list that opens item 3.
+    """
+    label, path = part.label or "", part.path or ""
+    own = label if label and path.endswith(label) else ""
+    parent = path[: len(path) - len(own)]
+    done = max((p for p in shown if parent.startswith(p)), key=len, default="")
+    missing = [parent[len(done):], own if own and not part.text.startswith(own) else ""]
+    shown.update(x for x in (parent, path) if x)
+    return " ".join(m for m in missing if m)
 
 
 def document_text(parts: Iterable[Part]) -> str:
-    """A document's readable body: every part but the title heading, one per line."""
+    """A document's readable body: every part but the title heading, one per line.
+
+    List items print their labels as printed in the volume: ``1. (a) …``, ``(b) …``,
+    ``I) The Western Theater.``, ``A) Belgium.``
+    """
     lines: list[str] = []
-    top: str | None = None
+    shown: set[str] = set()  # item paths (and their parents) whose labels are printed
     for i, part in enumerate(parts):
         if i == 0 and part.kind == "heading":
             continue
-        if part.kind == "item":
-            # An item 1.(a) prints as "1. (a) …" when it opens item 1, as "(a) …" after.
-            new_top = item_top(part)
-            text = part.text
-            if new_top and new_top != top and not text.startswith(new_top):
-                text = f"{new_top} {text}"
-            top = new_top
-            lines.append(text)
-        else:
-            top = None
-            if part.text:
-                lines.append(part.text)
+        if part.kind == "item" and part.path:
+            if part.path in shown:
+                shown.clear()  # the same path again: a new list starts its numbering
+            prefix = item_prefix(part, shown)
+            text = f"{prefix} {part.text}" if prefix and part.text else prefix or part.text
+            if text:
+                lines.append(text)
+        elif part.text:
+            lines.append(part.text)
     return "\n".join(lines)

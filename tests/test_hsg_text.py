@@ -413,3 +413,45 @@ def test_unindented_footnote_list_needs_its_markers():
     doc = parse_page_text(paras, name="x")
     assert doc.footnotes == []
     assert doc.text.split("\n") == ["The Minister made two points.", "1. Trade must go on.", "2. Talks resume."]
+
+
+def test_nineteenth_century_title_number_is_not_the_sender():
+    assert parse_title("No. 3. Mr. Frelinghuysen to Mr. Osborn") == {
+        "sender": "Frelinghuysen", "sender_role": None, "recipient": "Osborn", "recipient_role": None,
+    }
+    doc = parse_page_text(f"No. 3. Mr. Frelinghuysen to Mr. Osborn.{BODY}", name="x.txt")
+    assert (doc.doc_number, doc.title, doc.sender) == ("3", "Mr. Frelinghuysen to Mr. Osborn.", "Frelinghuysen")
+    assert doc.source_notes == [] and doc.despatch_number is None
+    # with a URL the volume's numbering wins: the printed "No. 3." may differ from d4
+    url = "https://history.state.gov/historicaldocuments/frus1882/d4"
+    doc = parse_page_text(f"No. 3. Mr. Frelinghuysen to Mr. Osborn.{BODY}", name="x.txt", url=url)
+    assert (doc.doc_number, doc.sender) == ("4", "Frelinghuysen")
+
+
+def test_signature_followed_by_the_addressee_line():
+    # frus1864p3/d5: the addressee is printed under the signature
+    text = (
+        "No. 382.]\n\nMr. Dayton to Mr. Seward\n\nSir: Your despatches have been received.\n\n"
+        "I am, sir, your obedient servant,\n\nWM. L. DAYTON.\n\n"
+        "Hon. William H. Seward, Secretary of State, &c.\n"
+    )
+    doc = parse_page_text(text, name="x.txt")
+    assert doc.signature == "WM. L. DAYTON."
+    assert [p.kind for p in doc.parts[-3:]] == ["closer", "signature", "postscript"]
+    assert doc.text.endswith("WM. L. DAYTON.\nHon. William H. Seward, Secretary of State, &c.")
+
+
+def test_signature_ending_with_a_comma():
+    body = "Mr. Lowell to Mr. Frelinghuysen.\n\nSir: I have the honor.\n\nI have, &c.,\n\n"
+    assert parse_page_text(body + "LOWELL,\n", name="x").signature == "LOWELL,"
+    doc = parse_page_text(body + "F. W. SEWARD,\n\nActing Secretary.\n", name="x")
+    assert doc.signature == "F. W. SEWARD,"  # the comma says his office follows
+    doc = parse_page_text(body + "JOHN P. STOCKTON,\n\nLate Minister at Rome.\n\nHon. William H. Seward.\n", name="x")
+    assert doc.signature == "JOHN P. STOCKTON,"
+
+
+def test_a_closing_line_is_not_taken_for_a_signature():
+    doc = parse_page_text("Title\n\nBody text here.\n\nRespectfully,\n\nHULL\n", name="x")
+    assert doc.signature == "HULL"
+    doc = parse_page_text("Title\n\nBody text here.\n\nThe Secretary of State sends his regards.\n", name="x")
+    assert doc.signature is None

@@ -65,6 +65,14 @@ def test_always_returns_every_field():
         ("[Inclosure 1 in No. 378.]", {}),  # the despatch number is the covering despatch's
         ("[Inclosure 2 in No. 12.—Translation.]", {"is_translation": True}),
         ("AMERICA.", {}),  # vendor volumes misuse the element; nothing is invented
+        ("Inquiry Document No. 893", {"archive_citation": "Inquiry Document No. 893"}),
+        ("Paris Peace Conf. 184.1–Helms, Birch", {"file_number": "Paris Peace Conf. 184.1–Helms, Birch"}),
+        ("Paris peace Conf. 184.44/1", {"file_number": "Paris peace Conf. 184.44/1"}),  # as printed
+        ("No. 302.|", {"despatch_number": "302"}),  # "]" misprinted as "|"
+        ("[By cable telegram.]", {"doc_type": "Cablegram"}),
+        ("[By cable.]", {"doc_type": "Cablegram"}),
+        ("[Private and confidential.]", {"classification": "Confidential"}),
+        ("[Strictly confidential.]", {"classification": "Confidential"}),
         ("", {}),
     ],
 )
@@ -138,3 +146,10 @@ def test_merge_two_notes_of_one_document():
     assert got["doc_type"] == "Telegram"
     got = merge_source_notes(["No. 12.]", "[Translation.]"])
     assert got["despatch_number"] == "12" and got["is_translation"] is True
+
+
+def test_bracketed_despatch_number_wins_over_a_bare_serial_number():
+    # frus1870/d146 prints "No. 91." (its place in the correspondence) then "No. 302.|"
+    assert merge_source_notes(["No. 91.", "No. 302.|"])["despatch_number"] == "302"
+    assert merge_source_notes(["No. 18.]", "No. 1."])["despatch_number"] == "18"
+    assert merge_source_notes(["No. 1.", "[Telegram]"])["despatch_number"] == "1"

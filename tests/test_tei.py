@@ -221,8 +221,8 @@ def test_list_labels_empty_label_continuation_and_lettered_sub_items():
     d1 = docs("lists.xml")["d1"]
     items = [(p.label, p.path, p.text, p.page) for p in d1.parts if p.kind == "item"]
     assert items == [
-        ("(a)", "1.(a)", "(a) Alpha one.", None),
-        ("(b)", "1.(b)", "(b) Alpha two.", None),
+        ("(a)", "1.(a)", "(a) Alpha one.", "11"),  # before <pb n="12"/>: on the page before
+        ("(b)", "1.(b)", "(b) Alpha two.", "11"),
         ("2.", "2.", "Bravo.", "12"),
         ("(a)", "3.(a)", "(a) Charlie one.", "12"),
         ("(b)", "3.(b)", "(b) Charlie two.", "12"),
@@ -354,3 +354,55 @@ def test_not_well_formed_raises_volume_error_with_file_and_parser_message():
     assert "not-well-formed.xml" in message
     assert "Opening and ending tag mismatch" in message  # libxml2's own words
     assert isinstance(info.value.__cause__, Exception)
+
+
+# -- despatch number printed as a paragraph ------------------------------------------------
+
+
+def test_leading_despatch_paragraph_sets_despatch_number_and_stays_a_part():
+    by_id = docs("despatch-paragraph.xml")
+    assert by_id["d1"].despatch_number == "350"
+    assert ("paragraph", "No. 350.]") in texts(by_id["d1"])  # printed text: kept
+    assert "1882.\nNo. 350.]\nSir: I have the honor." in by_id["d1"].text
+    assert (by_id["d2"].despatch_number, by_id["d2"].file_number) == ("1027", "861.51/295")
+    d3 = by_id["d3"]
+    assert (d3.despatch_number, d3.classification, d3.is_extract) == ("224", "Confidential", True)
+    assert by_id["d4"].despatch_number == "61"  # the source note comes first
+    assert by_id["d5"].despatch_number is None  # body text and enclosures are not the despatch's number
+
+
+def test_spaces_at_element_edges_are_kept_in_place_date_title_and_chapter():
+    [doc] = parse("edge-spaces.xml").documents
+    assert doc.place == "Legation of the United States, London"
+    assert doc.date_text == "le 8 Septembre, 1870."
+    assert doc.title == "Mr. Charles Adams to Mr. Seward"
+    assert (doc.sender, doc.recipient) == ("Charles Adams", "Seward")
+    assert doc.chapter_path == ["Great Britain"]
+
+
+def test_every_item_prints_its_own_label_at_every_level():
+    [doc] = parse("nested-lists.xml").documents
+    items = [(p.label, p.path) for p in doc.parts if p.kind == "item"]
+    assert items == [("I)", "I)"), ("A)", "I)A)"), ("B)", "I)B)"), ("1.", "I)B)1."), ("2.", "I)B)2."),
+                     ("A)", "II)A)"), ("I)", "I)")]
+    assert doc.text.splitlines() == [
+        "I) The Western Theater.",
+        "A) Belgium.",
+        "B) Luxemburg.",
+        "1. Lower.",
+        "2. Upper.",
+        "II) A) Trentino.",  # item II opens with its sub-list: both labels on the line
+        "Between the lists.",
+        "I) Again one.",  # a new list numbers again
+    ]
+
+
+def test_document_before_any_page_break_starts_on_the_page_before_the_first():
+    d1, d2 = parse("first-page.xml").documents
+    assert (d1.page_start, d1.page_end) == ("70", "71")  # like d83: <pb n="71"/> mid-document
+    assert [p.page for p in d1.parts] == ["70", "70", "71"]
+    assert [f.page for f in d1.footnotes] == ["70"]
+    assert (d2.page_start, d2.page_end) == ("71", "71")
+    [front] = parse("first-page-roman.xml").documents
+    assert front.page_start is None  # "xi" is not inferred from "xii"
+    assert [p.page for p in front.parts] == [None, None, "xii"]

@@ -233,6 +233,8 @@ def test_d83_of_frus1938v03(parsed):
     assert d.place == "Moscow"
     assert d.date_min == datetime(1938, 2, 5, 17, 0)
     assert d.signature == "Henderson"
+    # no page break before d83; <pb n="71"/> stands mid-list, so the document starts on page 70
+    assert (d.page_start, d.page_end) == ("70", "71")
     notes = {f.note_id: f for f in d.footnotes}
     assert {k: f.text for k, f in notes.items()} == {
         "d83fn6": "Not printed.",
@@ -258,3 +260,43 @@ def test_d10_of_frus1964_68v30(parsed):
     assert (d.place, d.date_min_iso) == ("Warsaw", "1964-01-29T11:00:00-05:00")
     assert d.signature == "Cabot"
     assert [p.label for p in d.parts if p.kind == "item"] == ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)"]
+
+
+# -- fields the review found wrong ------------------------------------------------------------
+
+
+def test_place_and_date_keep_spaces_at_element_edges(parsed):
+    pv, _ = parsed("volumes/frus1864p4.xml")
+    assert {d.doc_id: d for d in pv.documents}["d258"].place == "Legation of the United States, Brussels"
+    pv, _ = parsed("volumes/frus1870.xml")
+    assert {d.doc_id: d for d in pv.documents}["d126"].date_text == "le 8 Septembre, 1870—4 p. m."
+    # no place glues a word to the comma before it ("States,London")
+    assert [d.place for d in pv.documents if d.place and re.search(r",\w", d.place)] == []
+
+
+def test_despatch_number_printed_as_first_paragraph(parsed):
+    pv, _ = parsed("volumes/frus1882.xml")
+    assert {d.doc_id: d for d in pv.documents}["d1"].despatch_number == "350"
+    pv, _ = parsed("volumes/frus1918Russiav03.xml")
+    assert {d.doc_id: d for d in pv.documents}["d49"].despatch_number == "1027"
+
+
+def test_list_items_print_their_own_labels(parsed):
+    pv, _ = parsed("volumes/frus1919Parisv01.xml")
+    lines = {d.doc_id: d for d in pv.documents}["d37"].text.splitlines()
+    assert lines.index("I) The Western Theater.") + 1 == lines.index("A) Belgium.")
+    pv, _ = parsed("volumes/frus1872p2v4.xml")
+    lines = {d.doc_id: d for d in pv.documents}["d11"].text.splitlines()
+    assert "II. Le Nashville:" in lines and "B. Le Nashville:" not in lines
+
+
+def test_source_notes_the_review_found_misparsed(parsed):
+    by_id = {d.doc_id: d for d in parsed("volumes/frus1919Parisv01.xml")[0].documents}
+    assert by_id["d25"].archive_citation == "Inquiry Document No. 893"
+    assert by_id["d181"].file_number == "Paris Peace Conf. 184.1–Helms, Birch"
+    assert by_id["d110"].file_number == "Paris peace Conf. 184.44/1"
+    by_id = {d.doc_id: d for d in parsed("volumes/frus1870.xml")[0].documents}
+    assert by_id["d146"].despatch_number == "302"
+    assert by_id["d231"].doc_type == "Cablegram"
+    by_id = {d.doc_id: d for d in parsed("volumes/frus1872p2v5.xml")[0].documents}
+    assert by_id["d23"].classification == by_id["d31"].classification == "Confidential"
