@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
+import shutil
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `frus search … | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear one-line error, not a traceback, for users
         if os.environ.get("FRUS_DEBUG"):
             raise
@@ -70,12 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("phrase")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
     c.add_argument("--notes", action="store_true", help="also match footnotes")
-    c.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    c.add_argument("--limit", type=_positive, default=None, help="at most this many rows")
 
     c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
     c.add_argument("query")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
+    command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only, full-text search loaded.")
     command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
     c = command("refresh", cmd_refresh, "Rebuild the warehouse from the lake.")
     c.add_argument("--force", action="store_true", help="rebuild even when up to date")
@@ -104,7 +110,9 @@ def cmd_ingest(args) -> int:
 
     from tasks.sources.replay import REPLAY
 
-    if not args.replay:
+    if args.replay:
+        _check_data_root(args.data)
+    else:
         _check_source(args.source)
     if args.mirror:
         _check_source(args.mirror)
@@ -116,8 +124,14 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from prefect.settings import get_current_settings
+
     from flows.deploy import serve_nightly
 
+    if not get_current_settings().api.url:  # Prefect's temporary API runs no scheduler
+        raise RuntimeError("frus serve needs a Prefect server to run its schedule: start one "
+                           "(`prefect server start`) and set PREFECT_API_URL "
+                           "(e.g. http://127.0.0.1:4200/api)")
     _check_source(args.source)
     if args.mirror:
         _check_source(args.mirror)
@@ -130,6 +144,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_search(args) -> int:
+    if not args.phrase.strip():
+        raise ValueError("search for what? the phrase is empty")
     limit = f" LIMIT {int(args.limit)}" if args.limit else ""
     sql = ("SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits, snippet "
            f"FROM mentions(?, include_notes := ?){limit}")
@@ -144,10 +160,27 @@ def cmd_sql(args) -> int:
     return 0
 
 
+def cmd_shell(args) -> int:
+    from warehouse import db
+
+    path = db.warehouse_path(args.data)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {args.data}` first")
+    shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
+    if not shell:
+        raise FileNotFoundError("the duckdb shell is not installed: pip install duckdb-cli==1.5.5")
+    load = "LOAD '" + str(db.fts_extension_path()).replace("'", "''") + "'"
+    # read-only: other readers (frus search, ingests' rebuilds) are never locked out
+    os.execv(shell, [shell, "-readonly", "-cmd", "SET autoinstall_known_extensions = false",
+                     "-cmd", load, str(path)])
+    return 0  # not reached
+
+
 def cmd_status(args) -> int:
     from tasks.store import Lake
     from warehouse import db
 
+    _check_data_root(args.data)
     lake = Lake(Path(args.data))
     m = lake.manifest()
     print(f"data root:  {lake.data_root}")
@@ -167,12 +200,27 @@ def cmd_status(args) -> int:
 def cmd_refresh(args) -> int:
     from warehouse import db
 
+    _check_data_root(args.data)
     built = db.refresh(Path(args.data), force=args.force)
     print("warehouse rebuilt" if built else "warehouse already up to date", file=sys.stderr)
     return 0
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _check_data_root(data: str) -> None:
+    """Commands that read a lake refuse a data root that has none (a typo would start one)."""
+    if not (Path(data) / "lake" / "_manifest.json").is_file():
+        raise FileNotFoundError(f"no lake under {Path(data).resolve()}: run `frus ingest --source PATH "
+                                f"--data {data}` first")
 
 
 def _check_source(source: str) -> None:
@@ -183,24 +231,32 @@ def _check_source(source: str) -> None:
 def _query(data: str, sql: str, params: list | None = None):
     from warehouse import db
 
-    path = db.warehouse_path(data)
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {data}` first")
-    with db.connect(path, read_only=True) as con:
-        cur = con.execute(sql, params or [])
-        cols = [d[0] for d in cur.description] if cur.description else []
-        return cols, cur.fetchall()
+    return db.query(data, sql, params)
 
 
 def _jsonable(v):
     if isinstance(v, (datetime, date)):
         return v.isoformat()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN or infinity
     return v
+
+
+def _unique(cols: list[str]) -> list[str]:
+    """Column names made unique for JSON keys: ``a, a`` → ``a, a_2``."""
+    out: list[str] = []
+    for c in cols:
+        name, n = c, 1
+        while name in out:
+            n += 1
+            name = f"{c}_{n}"
+        out.append(name)
+    return out
 
 
 def _print(cols: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
-        json.dump([{c: _jsonable(v) for c, v in zip(cols, r)} for r in rows], sys.stdout, indent=1,
+        json.dump([{c: _jsonable(v) for c, v in zip(_unique(cols), r)} for r in rows], sys.stdout, indent=1,
                   ensure_ascii=False, default=str)
         print()
     elif fmt == "csv":

@@ -163,7 +163,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root)
     try:
-        with lake.lock(wait=wait):
+        with lake.lock(wait=wait, on_wait=lambda: log.warning(
+                "another ingest is running on %s: waiting for it to finish", data_root)):
             report = RunReport(new_run_id(), source, datetime.now(timezone.utc))
             try:
                 return _ingest(log, lake, report, volumes, mirror, runner)
@@ -202,6 +203,9 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         else:
             src, items = primary, scan(primary)
         report.items_seen = len(items)
+        if not items:
+            log.warning("%s offers no items%s: nothing to ingest", source,
+                        f" matching {' '.join(volumes)}" if volumes else "")
         # Fetch here, one item after another; normalise on the runner, collected in order.
         pending: list[tuple[int, SourceItem, ItemEntry | None, object]] = []
         started = None  # the runner starts (a Dask cluster spins up) only if there is work

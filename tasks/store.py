@@ -119,13 +119,15 @@ class Lake:
             out[table] = rel
         return out
 
-    def lock(self, wait: bool = True):
+    def lock(self, wait: bool = True, on_wait=None):
         """An exclusive lock on the lake, held by one ingest at a time (released on exit).
+
+        ``on_wait()`` is called once when the lock is busy and ``wait`` is True (to say so).
 
         Raises:
             LakeBusy: ``wait`` is False and another run holds the lock.
         """
-        return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait)
+        return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait, on_wait)
 
     def commit(self, base: Manifest, items: dict[str, ItemEntry], run_id: str,
                failed: list[dict] | None = None, duplicates: pa.Table | None = None) -> Manifest:
@@ -215,8 +217,8 @@ class LakeBusy(Exception):
 
 
 class _LakeLock:
-    def __init__(self, path: Path, wait: bool):
-        self.path, self.wait, self.fh = path, wait, None
+    def __init__(self, path: Path, wait: bool, on_wait=None):
+        self.path, self.wait, self.on_wait, self.fh = path, wait, on_wait, None
 
     def __enter__(self):
         import fcntl
@@ -224,10 +226,14 @@ class _LakeLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.path, "a+")
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self.fh.close()
-            raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
+            if not self.wait:
+                self.fh.close()
+                raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
+            if self.on_wait:
+                self.on_wait()
+            fcntl.flock(self.fh, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):

@@ -177,8 +177,36 @@ def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
     assert json.loads(capsys.readouterr().out) == [{"n": 21}]
     assert cli.main(["sql", "DROP VIEW documents", "--data", str(corpus_data)]) == 1
     assert "read-only" in capsys.readouterr().err.lower()
+    # nothing written anywhere: no COPY, ATTACH, EXPORT, SET; one statement at a time
+    manifest = (corpus_data / "lake" / "_manifest.json").read_bytes()
+    target = corpus_data / "lake" / "_manifest.json"
+    for sql, error in [(f"COPY (SELECT 1) TO '{target}' (FORMAT csv)", "COPY statements are refused"),
+                       (f"ATTACH '{corpus_data / 'other.duckdb'}' AS o", "ATTACH statements are refused"),
+                       (f"EXPORT DATABASE '{corpus_data / 'export'}'", "EXPORT statements are refused"),
+                       ("SET threads = 1", "SET statements are refused"),
+                       ("SELECT 1; SELECT 2", "one statement at a time"), ("  ", "empty query")]:
+        assert cli.main(["sql", sql, "--data", str(corpus_data)]) == 1, sql
+        assert error in capsys.readouterr().err, sql
+    assert target.read_bytes() == manifest
+    assert not (corpus_data / "other.duckdb").exists() and not (corpus_data / "export").exists()
     with pytest.raises(duckdb.Error):
         db.connect(db.warehouse_path(corpus_data), read_only=True).execute("CREATE TABLE x(i INT)")
+
+
+def test_frus_shell_is_read_only_with_full_text_search(corpus_data: Path):
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "shell", "--data", str(corpus_data)],
+        input="SELECT DISTINCT doc_key FROM search_parts('Mongolia') ORDER BY ALL;\n"
+              "CREATE TABLE t (x INT);\n", capture_output=True, text=True, timeout=120)
+    assert "frus1938v03/d83" in out.stdout and "frus1919Parisv01/d37" in out.stdout, out
+    assert "read-only mode" in out.stderr, out.stderr
+
+
+def test_search_refuses_an_empty_phrase(corpus_data: Path, capsys):
+    assert cli.main(["search", "  ", "--data", str(corpus_data)]) == 1
+    assert "the phrase is empty" in capsys.readouterr().err
+    with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM mentions('')").fetchone() == (0,)
 
 
 def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
@@ -194,7 +222,7 @@ def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
         assert con.execute("SELECT doc_key, format FROM documents").fetchall() == [("frus1938v03/d83", "tei")]
         sources = con.execute("SELECT format, method FROM document_sources WHERE doc_key = 'frus1938v03/d83' "
                               "ORDER BY format").fetchall()
-        assert sources == [("hsg-text", "cross-source"), ("tei", "cross-source")]
+        assert sources == [("hsg-text", "cross-source"), ("tei", "self")]
         assert [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()] == [
             "frus1938v03/d83"]
     again = ingest(source=str(src), data_dir=str(data))
@@ -226,3 +254,15 @@ def test_dask_workers_store_the_same_lake(tmp_path: Path, volumes_dir: Path):
         assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
     assert two["documents_added"] == one["documents_added"] == 138 + 23 + 34
     assert _rows_without_run(tmp_path / "two") == _rows_without_run(tmp_path / "one")
+
+
+def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path):
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    ingest(source=str(src), data_dir=str(tmp_path / "data"))
+    shutil.copytree(tmp_path / "data", tmp_path / "copy", symlinks=True)
+    shutil.rmtree(tmp_path / "data")  # the original goes away
+    assert not db.is_current(tmp_path / "copy")  # its views name the original's files
+    assert cli.main(["refresh", "--data", str(tmp_path / "copy")]) == 0
+    assert db.is_current(tmp_path / "copy")
+    cols, rows = db.query(tmp_path / "copy", "SELECT count(*) FROM documents")
+    assert rows == [(138,)]

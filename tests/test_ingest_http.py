@@ -62,31 +62,48 @@ def test_http_runs_download_once(server, tmp_path: Path):
     assert _snapshot(data) == before
 
 
-def test_concurrent_ingest_is_skipped(server, tmp_path: Path, caplog):
-    """A run that finds the lake locked by another is skipped, on record, and changes nothing."""
+def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
+    """A run that finds the lake locked by another is skipped (``wait=False``), on record,
+    changing nothing; or it says it waits, and runs after (``wait=True``)."""
     data, base = tmp_path / "data", f"{server.url}/v"
     arrived, release = server.hold(f"/v/{VOLUMES[-1]}.xml")
     results: dict[str, dict] = {}
-    thread = threading.Thread(target=lambda: results.update(
-        first=ingest(source=base, data_dir=str(data), volumes=VOLUMES)), daemon=True)
-    thread.start()
+
+    def run(name: str, **options) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.update(
+            {name: ingest(source=base, data_dir=str(data), volumes=VOLUMES, **options)}), daemon=True)
+        thread.start()
+        return thread
+
+    def waiting() -> bool:
+        return any("waiting for it to finish" in r.getMessage() for r in caplog.records)
+
+    first = run("first")
     try:
         # The first run holds the lock from start to end; it is parked on its last fetch.
         assert arrived.wait(WAIT), "the first run never fetched its last volume"
         with caplog.at_level(logging.WARNING):
             second = ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False)
+            third = run("third")  # waits
+            deadline = time.monotonic() + WAIT
+            while not waiting():
+                assert time.monotonic() < deadline and third.is_alive(), "the third run never said it waits"
+                time.sleep(0.05)
+            assert "third" not in results  # still waiting: the lock is held
     finally:
         release.set()
-    thread.join(timeout=300)
-    assert not thread.is_alive()
+    for thread in (first, third):
+        thread.join(timeout=300)
+        assert not thread.is_alive()
 
     assert second["status"] == "skipped", second
     assert "another ingest is running" in second["reason"]
     assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
+    assert results["third"]["status"] == "completed" and results["third"]["items_unchanged"] == 3
     assert any("skipped" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    # The skipped run is on record, and changed nothing.
-    assert sorted(_query(data, "SELECT status, items_seen FROM runs")) == [
-        ("completed", 3), ("skipped", 0)]
+    # The skipped run is on record with its reason, and changed nothing.
+    assert sorted(_query(data, "SELECT status, items_seen, message FROM runs")) == [
+        ("completed", 3, ""), ("completed", 3, ""), ("skipped", 0, second["reason"])]
     assert _query(data, "SELECT count(*) FROM document_versions") == [(sum(DOCS.values()),)]
 
 

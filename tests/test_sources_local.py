@@ -86,3 +86,28 @@ def test_size_limit(folder, tmp_path):
     with pytest.raises(FetchError, match="size limit"):
         source.fetch(item)
     assert [p for p in (tmp_path / "data" / "raw").rglob("*") if p.is_file()] == []
+
+
+def test_one_folder_spelled_two_ways_is_one_source(folder, tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    plain = {i.uri for i in open_source(str(folder), tmp_path / "data").scan()}
+    dotted = {i.uri for i in open_source("../in/./sub/..", tmp_path / "data").scan()}
+    assert dotted == plain and all("/../" not in u and "/./" not in u for u in plain)
+
+
+def test_dangling_symlink_fails_alone_and_linked_folders_are_followed(folder, tmp_path, volumes_dir):
+    (folder / "dangling.xml").symlink_to(tmp_path / "nowhere.xml")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    shutil.copy(volumes_dir / "frus1873p2v3.xml", linked)
+    (folder / "more").symlink_to(linked, target_is_directory=True)
+    (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)  # a cycle: read once
+    source = open_source(str(folder), tmp_path / "data")
+    items = {i.name: i for i in source.scan()}
+    assert sorted(items) == ["dangling.xml", "frus1861.xml", "more/frus1873p2v3.xml",
+                             "sub/000_page.txt", "sub/frus1894Nicaragua.xml"]
+    assert items["dangling.xml"].version.startswith("unreadable:")
+    with pytest.raises(FetchError, match="dangling.xml"):
+        source.fetch(items["dangling.xml"])
+    assert source.fetch(items["more/frus1873p2v3.xml"]).size == (linked / "frus1873p2v3.xml").stat().st_size

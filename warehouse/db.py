@@ -46,8 +46,11 @@ def _sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
-def _fingerprint() -> str:
-    return hashlib.sha256((_sql("views.sql") + _sql("fts.sql")).encode()).hexdigest()[:16]
+def _fingerprint(data_root: Path) -> str:
+    """What the warehouse's SQL depends on besides the manifest: the SQL, and the data root
+    its views name files under (a copied or moved data root is stale)."""
+    key = _sql("views.sql") + _sql("fts.sql") + str(Path(data_root).resolve())
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _file_list(paths: list[Path]) -> str:
@@ -83,7 +86,7 @@ def is_current(data_root: Path) -> bool:
             row = con.execute("SELECT manifest_version, sql_fingerprint FROM warehouse_meta").fetchone()
     except duckdb.Error:
         return False
-    return row == (Lake(data_root).manifest().version, _fingerprint())
+    return row == (Lake(data_root).manifest().version, _fingerprint(data_root))
 
 
 def refresh(data_root: Path, force: bool = False) -> bool:
@@ -115,7 +118,7 @@ def refresh(data_root: Path, force: bool = False) -> bool:
                         line.startswith("--") for line in statement.strip().splitlines()):
                     con.execute(statement)
             con.execute("CREATE TABLE warehouse_meta AS SELECT ? AS manifest_version, ? AS sql_fingerprint, "
-                        "now() AS built_at", [manifest.version, _fingerprint()])
+                        "now() AS built_at", [manifest.version, _fingerprint(data_root)])
             con.execute("COMMENT ON TABLE warehouse_meta IS 'Which lake manifest version this warehouse was built from.'")
             con.execute("CHECKPOINT")
         os.replace(tmp, target)
@@ -123,3 +126,33 @@ def refresh(data_root: Path, force: bool = False) -> bool:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return True
+
+
+READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+
+
+def query(data_root: Path | str, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
+    """Run one read-only statement (SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN…)
+    against the warehouse; returns the column names and the rows.
+
+    Raises:
+        FileNotFoundError: there is no warehouse under ``data_root``.
+        ValueError: ``sql`` is empty, holds several statements, or one that could write
+            (COPY, ATTACH, EXPORT, SET, CREATE…): the warehouse is for reading.
+    """
+    path = warehouse_path(data_root)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {data_root}` first")
+    with connect(path, read_only=True) as con:
+        statements = con.extract_statements(sql)
+        if not statements:
+            raise ValueError("empty query")
+        if len(statements) > 1:
+            raise ValueError(f"one statement at a time ({len(statements)} given)")
+        kind = statements[0].type
+        if kind not in READ_ONLY_STATEMENTS:
+            raise ValueError(f"read-only: {kind.name} statements are refused (SELECT, WITH, DESCRIBE, "
+                             "SHOW, SUMMARIZE and EXPLAIN are allowed)")
+        cur = con.execute(sql, params or [])
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, cur.fetchall()

@@ -1,5 +1,5 @@
 -- The BM25 full-text index over parts (built by `frus refresh` after views.sql).
--- Querying it needs the FTS extension: in the duckdb shell, `LOAD fts;` first.
+-- Querying it needs the FTS extension: `frus shell` loads it by path; a plain duckdb shell, `LOAD fts;`.
 
 CREATE OR REPLACE TABLE part_text AS
 SELECT doc_key || '#' || seq AS part_id, doc_key, seq, kind, text

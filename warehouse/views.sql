@@ -12,30 +12,35 @@ SELECT * FROM read_parquet({files:duplicates}, union_by_name := true);
 COMMENT ON VIEW duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
 
 CREATE OR REPLACE VIEW document_versions AS
-SELECT d.*, i.withdrawn_run, i.ingested_at AS item_ingested_at
+SELECT d.*, i.withdrawn_run, i.ingested_at AS item_ingested_at,
+       -- 1 = the version `documents` shows: current before withdrawn, reviewed TEI before
+       -- TEI before page text, then the newest item
+       row_number() OVER (
+           PARTITION BY d.doc_key
+           ORDER BY i.withdrawn_run IS NOT NULL,
+                    CASE WHEN d.format = 'tei' AND d.reviewed THEN 0 WHEN d.format = 'tei' THEN 1 ELSE 2 END,
+                    i.ingested_at DESC, d.source_uri) AS version_rank
 FROM read_parquet({files:documents}, union_by_name := true) d
 LEFT JOIN lake_items i ON i.uri = d.source_uri;
-COMMENT ON VIEW document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included).';
+COMMENT ON VIEW document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included); version_rank 1 is the version documents shows.';
 
 CREATE OR REPLACE VIEW documents AS
-SELECT * EXCLUDE (version_rank) FROM (
-    SELECT v.*, row_number() OVER (
-        PARTITION BY v.doc_key
-        ORDER BY v.withdrawn_run IS NOT NULL,
-                 CASE WHEN v.format = 'tei' AND v.reviewed THEN 0 WHEN v.format = 'tei' THEN 1 ELSE 2 END,
-                 v.item_ingested_at DESC, v.source_uri) AS version_rank
-    FROM document_versions v
-) WHERE version_rank = 1
+SELECT * EXCLUDE (version_rank) FROM document_versions
+WHERE version_rank = 1
   AND doc_key NOT IN (SELECT doc_key FROM duplicates WHERE doc_key <> canonical_key);
 COMMENT ON VIEW documents IS 'One row per canonical document (doc_key = volume_id/doc_id): of several versions of a key, reviewed TEI before TEI before page text, then the newest; members of a duplicate cluster are represented by its canonical document. Metadata from the head, source note and dateline; text = the body as plain text, footnotes out; withdrawn_run = the run that saw its source item removed upstream (NULL while current).';
 
 CREATE OR REPLACE VIEW document_sources AS
 SELECT coalesce(x.canonical_key, v.doc_key) AS doc_key, v.doc_key AS source_doc_key, v.source_uri,
        v.format, v.content_hash, v.run_id, v.item_ingested_at, v.withdrawn_run,
-       coalesce(x.method, 'self') AS method, x.similarity
+       CASE WHEN x.doc_key IS NOT NULL AND x.doc_key <> x.canonical_key AND v.version_rank = 1
+                THEN x.method
+            WHEN v.version_rank = 1 THEN 'self'
+            ELSE 'version' END AS method,
+       CASE WHEN x.doc_key <> x.canonical_key AND v.version_rank = 1 THEN x.similarity END AS similarity
 FROM document_versions v
 LEFT JOIN duplicates x ON x.doc_key = v.doc_key;
-COMMENT ON VIEW document_sources IS 'Every source version of each canonical document: the source item (source_uri), format, content hash and run; method = how it was linked (self, exact, near, cross-source).';
+COMMENT ON VIEW document_sources IS 'Every source version of each canonical document: the source item (source_uri), format, content hash and run; method = how it is linked: self (the version shown), version (another version of the same key: older, withdrawn, or from another source), exact, near or cross-source (a duplicate document folded into the canonical one, with its similarity).';
 
 CREATE OR REPLACE VIEW parts AS
 SELECT * FROM read_parquet({files:parts}, union_by_name := true);
@@ -55,6 +60,7 @@ COMMENT ON VIEW runs IS 'One row per ingest run (including runs that found nothi
 
 -- mentions(phrase [, include_notes := true]): documents whose title or body contain the
 -- phrase, case-insensitive, across line breaks and runs of white space; one row per document.
+-- An empty phrase matches nothing.
 CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
     '(?i)' || array_to_string(
         list_transform(string_split_regex(trim(phrase), '\s+'), w -> regexp_escape(w)), '\s+');
@@ -74,7 +80,7 @@ hits AS (
            regexp_extract(coalesce(d.text, ''), rx.rx) AS first_hit,
            coalesce(n.note_hits, 0) AS note_hits
     FROM documents d CROSS JOIN rx LEFT JOIN notes n USING (doc_key)
-    WHERE d.withdrawn_run IS NULL AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
+    WHERE trim(phrase) <> '' AND d.withdrawn_run IS NULL AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
        OR n.note_hits > 0)
 )
 SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,

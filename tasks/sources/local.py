@@ -26,13 +26,14 @@ from tasks.sources import (
 
 
 def path_from_uri(uri: str) -> Path:
-    """A ``file://`` URI or a plain path → an absolute path."""
+    """A ``file://`` URI or a plain path → an absolute, normalised path (``a/../b`` → ``b``:
+    one folder spelled two ways is one source; symlinks are kept as spelled)."""
     if uri.startswith("file://"):
         parsed = urlparse(uri)
         if parsed.netloc not in ("", "localhost"):
             raise ValueError(f"not a local file URI: {uri}")
-        return Path(unquote(parsed.path))
-    return Path(uri).expanduser().absolute()
+        return Path(os.path.normpath(unquote(parsed.path)))
+    return Path(os.path.normpath(Path(uri).expanduser().absolute()))
 
 
 class LocalSource(Source):
@@ -74,9 +75,10 @@ class LocalSource(Source):
                 continue
             try:
                 st = path.stat()
-            except OSError as exc:  # vanished between listing and stat
-                raise FetchError(path.as_uri(), f"cannot stat: {exc}") from exc
-            items.append(SourceItem(name, path.as_uri(), f"{st.st_size}:{st.st_mtime_ns}", kind))
+                version = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError as exc:  # a dangling symlink, or gone since listing: fails alone
+                version = f"unreadable:{exc.errno}"  # never equal to a stored version
+            items.append(SourceItem(name, path.as_uri(), version, kind))
         warn_unmatched(self.volumes, items, self.uri)
         return items
 
@@ -90,9 +92,16 @@ class LocalSource(Source):
         return FetchedItem(item, landed.path, landed.sha256, landed.size)
 
     def _walk(self) -> list[Path]:
-        # os.walk with pruning, so hidden folders (.git: thousands of objects) are never read.
-        found = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # os.walk with pruning, so hidden folders (.git: thousands of objects) are never read;
+        # symlinked folders are followed, each real folder once (no loops).
+        found, seen = [], {os.path.realpath(self.root)}
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=True):
+            keep = []
+            for d in sorted(dirnames):
+                real = os.path.realpath(os.path.join(dirpath, d))
+                if not d.startswith(".") and real not in seen:
+                    seen.add(real)
+                    keep.append(d)
+            dirnames[:] = keep
             found.extend(Path(dirpath, f) for f in filenames if not f.startswith("."))
         return sorted(found, key=lambda p: p.relative_to(self.root).as_posix())
