@@ -23,9 +23,9 @@ from tasks.dedupe_lake import cluster_items  # noqa: E402
 from tasks.normalise import normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Lineage  # noqa: E402
 from tasks.sources import (  # noqa: E402
-    FetchedItem, FetchError, Source, SourceItem, open_source, selected, volume_id)
+    FetchedItem, FetchError, Source, SourceItem, open_source, selected)
 from tasks.sources.replay import REPLAY, ReplaySource  # noqa: E402
-from tasks.store import ItemEntry, Lake, LakeBusy, Manifest  # noqa: E402
+from tasks.store import Failure, ItemEntry, Lake, LakeBusy, Manifest  # noqa: E402
 from warehouse import db  # noqa: E402
 
 
@@ -105,8 +105,8 @@ def deduplicate(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], run_i
 
 @task(name="commit", cache_policy=NO_CACHE)
 def commit(lake: Lake, base: Manifest, entries: dict[str, ItemEntry], run_id: str,
-           failed: list[dict], duplicates) -> Manifest:
-    return lake.commit(base, entries, run_id, failed, duplicates)
+           failures: dict[str, Failure], duplicates) -> Manifest:
+    return lake.commit(base, entries, run_id, failures, duplicates)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
@@ -187,7 +187,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     base = lake.manifest()
     source = report.source
     entries: dict[str, ItemEntry] = {}
-    failed: list[dict] = []
+    failures = dict(base.failures)  # items that could not be read, until they are or go away
 
     replay = source == REPLAY
     with ExitStack() as stack:
@@ -207,37 +207,40 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
             log.warning("%s offers no items%s: nothing to ingest", source,
                         f" matching {' '.join(volumes)}" if volumes else "")
         # Fetch here, one item after another; normalise on the runner, collected in order.
-        pending: list[tuple[int, SourceItem, ItemEntry | None, object]] = []
+        pending: list[tuple[int, SourceItem, ItemEntry | None, str | None, object]] = []
         started = None  # the runner starts (a Dask cluster spins up) only if there is work
         for n, item in enumerate(items, start=1):
             old = base.items.get(item.uri)
             if old and old.withdrawn_run:
                 old = None  # back after a withdrawal: ingest as new
+            item_source = src.source_of(item) if replay else source
             if old and old.version == item.version and old.parser_version == PARSER_VERSION:
                 report.items_unchanged += 1  # unchanged before fetching: no read, no parse
+                failures.pop(item.uri, None)
                 continue
             try:
                 fetched = fetch(src, item)
             except Exception as exc:  # one bad item fails alone; the run goes on
-                _item_failed(log, report, failed, n, len(items), item, exc)
+                _item_failed(log, report, failures, n, len(items), item, item_source, exc)
                 continue
             if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
                 report.items_unchanged += 1
                 entries[item.uri] = ItemEntry(**{**old.__dict__, "version": item.version})
+                failures.pop(item.uri, None)
                 continue
             started = started or stack.enter_context(runner)
             future = started.submit(normalise_and_store, parameters={
-                "lake": lake, "fetched": fetched, "run_id": report.run_id,
-                "source": src.source_of(item) if replay else source})
-            pending.append((n, item, old, future))
+                "lake": lake, "fetched": fetched, "run_id": report.run_id, "source": item_source})
+            pending.append((n, item, old, item_source, future))
 
-        for n, item, old, future in pending:
+        for n, item, old, item_source, future in pending:
             try:
                 entry = future.result()
             except Exception as exc:
-                _item_failed(log, report, failed, n, len(items), item, exc)
+                _item_failed(log, report, failures, n, len(items), item, item_source, exc)
                 continue
             entries[item.uri] = entry
+            failures.pop(item.uri, None)
             report.rejects += entry.rejects
             if old:
                 report.items_changed += 1
@@ -258,18 +261,23 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                 report.items_removed += 1
                 report.documents_withdrawn += old.documents
                 log.info("%s withdrawn: no longer in %s", old.name, source)
+        for uri, failure in base.failures.items():  # a failed item gone from its source
+            if (not replay and failure.source == source and uri not in seen
+                    and selected(failure.name, volumes)):
+                failures.pop(uri, None)
 
-    report.rejects += len(failed)
-    report.status = "failed" if report.items_failed and not entries else (
-        "partial" if report.items_failed else "completed")
+    report.rejects += report.items_failed
+    readable = report.items_new + report.items_changed + report.items_unchanged
+    report.status = ("completed" if not report.items_failed
+                     else "partial" if readable else "failed")
     manifest = base
-    if entries or failed:
+    if entries or failures != base.failures:  # (the same failure again changes nothing)
         # only new or withdrawn documents need new clusters: a version-only update (a file
         # touched, same bytes) or a failed item keeps the old ones
         docs_changed = any(e.run_id == report.run_id or e.withdrawn_run == report.run_id
                            for e in entries.values())
         duplicates = deduplicate(lake, base, entries, report.run_id) if docs_changed else None
-        manifest = commit(lake, base, entries, report.run_id, failed, duplicates)
+        manifest = commit(lake, base, entries, report.run_id, failures, duplicates)
     report.finished_at = datetime.now(timezone.utc)
     lake.record_run(report.row())
     refresh_warehouse(lake.data_root)
@@ -281,12 +289,13 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     return summary
 
 
-def _item_failed(log, report: RunReport, failed: list[dict], n: int, total: int,
-                 item: SourceItem, exc: Exception) -> None:
+def _item_failed(log, report: RunReport, failures: dict[str, Failure], n: int, total: int,
+                 item: SourceItem, source: str | None, exc: Exception) -> None:
     report.items_failed += 1
     report.failures.append(f"{item.name}: {exc}")
-    failed.append({"volume_id": volume_id(item.name), "source_uri": item.uri,
-                   "place": item.name, "reason": str(exc), "source_sha256": None})
+    failure = Failure(item.uri, item.name, source, item.version, str(exc), report.run_id)
+    if not failure.same(failures.get(item.uri)):  # the same failure keeps its first run
+        failures[item.uri] = failure
     log.error("[%d/%d] %s failed: %s", n, total, item.name, exc)
 
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from tasks.landing import TMP_PREFIX, atomic_write_bytes, inside
 from tasks.records import PARSER_VERSION, Lineage
+from tasks.sources import volume_id
 from tasks.tei import ParsedVolume
 from warehouse.schema import RUNS, SCHEMAS
 
@@ -60,19 +61,41 @@ class ItemEntry:
 
 
 @dataclass
+class Failure:
+    """A source item the last run that offered it could not read (its reject row is ``file``).
+
+    Kept until the item is read, or its source stops offering it: never one row per retry.
+    """
+
+    uri: str
+    name: str
+    source: str | None
+    version: str
+    reason: str
+    run_id: str  # the run that first failed this way
+    file: str = ""  # the reject row, relative to the lake (set by the commit)
+
+    def same(self, other: Failure | None) -> bool:
+        """The same failure again (same version of the item, same reason)."""
+        return other is not None and (self.version, self.reason) == (other.version, other.reason)
+
+
+@dataclass
 class Manifest:
     """The committed state of the lake."""
 
     version: int = 0
     items: dict[str, ItemEntry] = field(default_factory=dict)
-    run_rejects: list[str] = field(default_factory=list)  # items a run could not read
+    failures: dict[str, Failure] = field(default_factory=dict)  # by item URI
     duplicates: str | None = None  # the duplicate clusters of this state
 
     def files(self, table: str) -> list[str]:
         if table == "duplicates":
             return [self.duplicates] if self.duplicates else []
         files = sorted(e.files[table] for e in self.items.values() if table in e.files)
-        return files + self.run_rejects if table == "rejects" else files
+        if table == "rejects":
+            files += sorted(f.file for f in self.failures.values())
+        return files
 
 
 class Lake:
@@ -90,7 +113,9 @@ class Lake:
             return Manifest()
         raw = json.loads(path.read_text())
         items = {uri: ItemEntry(**entry) for uri, entry in raw["items"].items()}
-        return Manifest(raw["version"], items, raw.get("run_rejects", []), raw.get("duplicates"))
+        # (manifests before failures were tracked listed "run_rejects": their items are retried)
+        failures = {uri: Failure(**f) for uri, f in raw.get("failures", {}).items()}
+        return Manifest(raw["version"], items, failures, raw.get("duplicates"))
 
     def paths(self, table: str, manifest: Manifest | None = None) -> list[Path]:
         """Absolute paths of the committed files of ``table``."""
@@ -130,30 +155,40 @@ class Lake:
         return _LakeLock(inside(self.data_root, self.data_root / ".ingest.lock"), wait, on_wait)
 
     def commit(self, base: Manifest, items: dict[str, ItemEntry], run_id: str,
-               failed: list[dict] | None = None, duplicates: pa.Table | None = None) -> Manifest:
-        """Write the rejects of items the run could not read and the duplicate clusters of
-        the new state, then swap in a manifest with ``items`` applied to ``base``."""
-        rejects = list(base.run_rejects)
-        if failed:
-            rel = f"rejects/run={run_id}/failed-items.parquet"
-            rows = [dict(r, run_id=run_id, parser_version=PARSER_VERSION) for r in failed]
-            _write_table(self.data_root, self.root / rel, pa.Table.from_pylist(rows, SCHEMAS["rejects"]))
-            rejects.append(rel)
+               failures: dict[str, Failure] | None = None,
+               duplicates: pa.Table | None = None) -> Manifest:
+        """Write a reject row for each new failure and the duplicate clusters of the new
+        state, then swap in a manifest with ``items`` applied to ``base`` and ``failures``
+        (the whole new map; None keeps ``base``'s) in place of its failures."""
+        failures = dict(base.failures if failures is None else failures)
+        for uri, f in failures.items():
+            if not f.file:
+                failures[uri] = self._write_failure(f)
         dup_rel = base.duplicates
         if duplicates is not None:
             dup_rel = f"duplicates/{run_id}.parquet"
             _write_table(self.data_root, self.root / dup_rel, duplicates)
-        new = Manifest(base.version + 1, {**base.items, **items}, rejects, dup_rel)
+        new = Manifest(base.version + 1, {**base.items, **items}, failures, dup_rel)
         payload = {
             "version": new.version,
             "committed_at": datetime.now(timezone.utc).isoformat(),
             "items": {uri: asdict(e) for uri, e in sorted(new.items.items())},
-            "run_rejects": new.run_rejects,
+            "failures": {uri: asdict(f) for uri, f in sorted(new.failures.items())},
             "duplicates": new.duplicates,
         }
         atomic_write_bytes(self.data_root, self.root / MANIFEST, json.dumps(payload, indent=1).encode())
         self.collect_garbage(new)
         return new
+
+    def _write_failure(self, f: Failure) -> Failure:
+        """The failure's reject row, in its volume's partition like documents' rejects."""
+        vid = volume_id(f.name)
+        tag = hashlib.sha256(f"{f.uri}\0{f.version}\0{f.reason}".encode()).hexdigest()[:16]
+        rel = f"rejects/volume_id={vid}/failed-{tag}.parquet"
+        row = {"volume_id": vid, "source_uri": f.uri, "place": f.name, "reason": f.reason,
+               "source_sha256": None, "run_id": f.run_id, "parser_version": PARSER_VERSION}
+        _write_table(self.data_root, self.root / rel, pa.Table.from_pylist([row], SCHEMAS["rejects"]))
+        return Failure(**{**asdict(f), "file": rel})
 
     def record_run(self, row: dict) -> Path:
         """Write a run's row to ``lake/runs/<run_id>.parquet``: every run has one, whether it
@@ -177,12 +212,14 @@ class Lake:
     def collect_garbage(self, manifest: Manifest) -> int:
         """Remove data files and temporary files no committed manifest refers to."""
         keep = {self.root / rel for e in manifest.items.values() for rel in e.files.values()}
-        keep |= {self.root / rel for rel in manifest.run_rejects}
+        keep |= {self.root / f.file for f in manifest.failures.values()}
         keep |= {self.root / manifest.duplicates} if manifest.duplicates else set()
         removed = 0
         if not self.root.exists():
             return 0
-        for path in [*self.root.glob("*/volume_id=*/*"), *self.root.glob("duplicates/*")]:
+        # (rejects/run=*/: where failures went before they were tracked per item)
+        for path in [*self.root.glob("*/volume_id=*/*"), *self.root.glob("duplicates/*"),
+                     *self.root.glob("rejects/run=*/*")]:
             if path not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1

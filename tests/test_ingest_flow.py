@@ -128,12 +128,33 @@ def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
 def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
+    (src / "junk.xml").write_text("<html/>")
     data = tmp_path / "data"
     summary = ingest(source=str(src), data_dir=str(data))
-    assert summary["items_failed"] == 1 and summary["items_new"] == 1
+    assert summary["items_failed"] == 2 and summary["items_new"] == 1
     assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
     with db.connect(db.warehouse_path(data), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 138
+
+    def failed_rejects() -> list[tuple]:
+        return sorted(db.query(data, "SELECT place, run_id FROM rejects WHERE place LIKE '%.xml'")[1])
+
+    first = failed_rejects()
+    assert first == [("broken.xml", summary["run_id"]), ("junk.xml", summary["run_id"])]
+    # Failing the same way again adds no row and commits nothing.
+    version = Lake(data).manifest().version
+    again = ingest(source=str(src), data_dir=str(data))
+    assert again["items_failed"] == 2 and again["status"] == "partial"
+    assert failed_rejects() == first and Lake(data).manifest().version == version
+    # Mended, or gone from the source: its reject goes too.
+    shutil.copy2(volumes_dir / SMALL[1], src / "broken.xml")
+    (src / "junk.xml").unlink()
+    third = ingest(source=str(src), data_dir=str(data))
+    assert (third["status"], third["items_failed"], third["items_new"]) == ("completed", 0, 1)
+    assert failed_rejects() == []
+    # Rejects are partitioned by volume like every table (readable as a hive dataset).
+    assert len(duckdb.sql("SELECT * FROM read_parquet(?, hive_partitioning := true)", params=[
+        str(data / "lake" / "rejects" / "*" / "*.parquet")]).fetchall()) == 2  # Nicaragua's own
 
 
 def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
