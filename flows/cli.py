@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -110,6 +111,7 @@ def cmd_ingest(args) -> int:
 
     from tasks.sources.replay import REPLAY
 
+    _stop_at_once_on_interrupt()
     if args.replay:
         _check_data_root(args.data)
     else:
@@ -207,6 +209,28 @@ def cmd_refresh(args) -> int:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _stop_at_once_on_interrupt() -> None:
+    """Ctrl-C (or SIGTERM) ends an ingest at once when it runs on Prefect's temporary API.
+
+    The terminal's Ctrl-C also stops that API (it is in the same process group), and Prefect
+    would then spend minutes retrying to report the crash to it. Stopping at once is safe:
+    the lake keeps its last committed state and the next run completes the work. With a
+    Prefect server (PREFECT_API_URL), Prefect's own handling reports the run as crashed.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return
+
+    def stop(signum, frame):
+        print("\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
+              "completes the work", file=sys.stderr)
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _positive(value: str) -> int:

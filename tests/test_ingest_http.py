@@ -107,18 +107,22 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
     assert _query(data, "SELECT count(*) FROM document_versions") == [(sum(DOCS.values()),)]
 
 
-def test_killed_run_leaves_previous_state(server, tmp_path: Path):
-    """SIGKILL an ingest after it has written volumes of its own, before it commits: readers
-    keep the committed state, and the next run completes."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "ctrl-c"])
+def test_killed_run_leaves_previous_state(server, tmp_path: Path, sig):
+    """Kill an ingest (SIGKILL, or a terminal's Ctrl-C: SIGINT to its whole process group,
+    Prefect's temporary API included) after it has written volumes of its own, before it
+    commits: readers keep the committed state, and the next run completes. Ctrl-C stops it
+    at once, saying so."""
     data, base = tmp_path / "data", f"{server.url}/v"
     ingest(source=base, data_dir=str(data), volumes=VOLUMES[:1])
     before = _snapshot(data)
     arrived, release = server.hold(f"/v/{VOLUMES[-1]}.xml")
     log = tmp_path / "killed-run.log"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # its own temporary API
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "ingest", "--source", base, "--data", str(data),
          "--volumes", *VOLUMES],
-        env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True,
+        env=dict(env, PYTHONUNBUFFERED="1"), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=log.open("w"))
     written = data / "lake" / "documents" / f"volume_id={VOLUMES[1]}"
     try:
@@ -129,11 +133,16 @@ def test_killed_run_leaves_previous_state(server, tmp_path: Path):
             assert time.monotonic() < deadline, f"volume 2 never stored:\n{log.read_text()[-3000:]}"
             time.sleep(0.05)
         assert proc.poll() is None, log.read_text()[-3000:]
+        os.killpg(proc.pid, sig)
+        returncode = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         release.set()
+    if sig == signal.SIGINT:
+        assert returncode == 130, log.read_text()[-3000:]
+        assert "interrupted: the lake keeps its last committed state" in log.read_text()
     # The killed run wrote its second volume's files, but committed nothing.
     assert Lake(data).manifest().version == 1
     assert _snapshot(data) == before
