@@ -14,6 +14,22 @@ The page text looks like this (``docs/frus-formats.md`` §2)::
 
 One non-empty line is one block. Footnote markers keep the volume's numbers glued to the word
 before them; they are found with the consecutive-sequence rule (see :func:`find_markers`).
+
+Any ``.txt`` file may reach this parser, so a text is accepted only if it looks like such a page
+(a plausibility filter, not a proof; ValueError names the reason otherwise):
+
+- no control characters; a ``URL:`` first line holds a history.state.gov document URL;
+- a title of at most 500 characters (the corpus's longest heads have 400), then a body (at
+  least one more line);
+- and one sign of a FRUS document: a page URL (line or sidecar); a source-note first line
+  (file number, ``[Telegram]``, ``No. 378``, ``File No.``, ``Paris Peace Conf.``, ``123 Name:
+  Telegram``); a correspondence title (``X to Y``: X starts with a capital, holds no ``:`` and
+  is no sentence opener like ``I``/``How``/``TODO``; Y starts with a capital or ``the``/``all``/…,
+  or X with ``Mr.``, ``Prince``, …); a FRUS heading (``[Untitled]``, ``Editorial Note``,
+  ``[Inclosure …]``, ``No. 3. …``, ``A.``, a document kind such as ``Memorandum``,
+  ``Translation``, ``Protest``, ``Record of …``); a dateline, ``[Received …]`` line or short
+  dated line (``May 1, 1901``) among the three lines after the title; a signature; ``[Page N]``
+  markers; or footnotes anchored on their markers.
 """
 from __future__ import annotations
 
@@ -77,6 +93,20 @@ _HONORIFIC = re.compile(
 _TITLE_NUMBER = re.compile(r"^(?P<no>No\.\s*)?(?P<n>\d+)\.\s+(?P<rest>.*)$")
 _PARTICLES = {"de", "da", "di", "del", "van", "von", "der", "den", "y", "la", "le", "du", "of", "and"}
 
+_MAX_TITLE = 500  # characters; the corpus's longest head has 400
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_URL_LABEL = re.compile(r"^\s*URL\s*:", re.IGNORECASE)
+# A heading FRUS prints for documents that are not letters (see the module docstring).
+_FRUS_HEADING = re.compile(
+    r"^(?:\[[A-Z0-9][^\]]*\]|\([A-Z]|(?:No\.\s*)?\d+\.|[A-Z]\.$|(?i:(?:Editorial|Circular) Note\b|"
+    r"(?:Memorandum|Pro ?memoria|Aide[- ]m[ée]moire|Note verbale|Protest|Translation|Paraphrase|Cablegram|"
+    r"Telegra(?:m|phic)|Despatch|Dispatch|Circular|Extracts?|Record of|Minutes of|Affidavit|Speech|Debate|"
+    r"Decree|(?:Imperial )?Edict|Proclamation|Treaty|Convention|Protocol|[IE]nclosure|Annex|To the)\b))"
+)
+# The first word of a sentence, not of a correspondent ("I want to …", "How to …").
+_NOT_SENDER = {"i", "we", "you", "he", "she", "it", "they", "this", "that", "there", "here", "how",
+               "what", "why", "when", "where", "who", "todo", "remember", "please", "need", "note"}
+
 
 @dataclass
 class _Block:
@@ -131,12 +161,17 @@ def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document
     text = (text or "").lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise ValueError(f"{name}: empty page text")
+    if _CONTROL.search(text):
+        raise ValueError(f"{name}: control characters: not a page text")
     lines = text.split("\n")
 
     # A URL line before everything else.
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
-    m = _URL_LINE.match(lines[first]) if first is not None else None
-    if m:
+    first = next(i for i, ln in enumerate(lines) if ln.strip())
+    m = _URL_LINE.match(lines[first])
+    if m or _URL_LABEL.match(lines[first]):
+        if not m or parse_url(m.group(1)) is None:
+            bad = lines[first].strip()[:100]
+            raise ValueError(f"{name}: URL line is not a history.state.gov document URL: {bad!r}")
         url = url or m.group(1)
         lines = lines[first + 1 :]
     ids = parse_url(url) if url else None
@@ -153,6 +188,7 @@ def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document
     while len(blocks) > 1 and len(source_notes) < 3 and _is_source_note(blocks[0].text):
         source_notes.append(blocks.pop(0).text)
     title_block = blocks.pop(0)
+    _check_shape(title_block.text, blocks, name)
 
     if ids:
         volume_id, doc_id = ids
@@ -211,6 +247,11 @@ def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document
     doc.page_end = seen[-1] if seen else doc.page_start
     doc.text = document_text(parts)
     doc.word_count = len(doc.text.split())
+    if not (ids or _looks_like_frus(doc)):
+        raise ValueError(
+            f"{name}: not a FRUS page text (no URL, source note, correspondence title, FRUS heading, "
+            "dateline, signature, page marker or anchored footnote)"
+        )
     return doc
 
 
@@ -257,6 +298,51 @@ def parse_title(title: str) -> dict:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_shape(title: str, body: list[_Block], name: str) -> None:
+    """A page has a heading-sized title and a body after it."""
+    if len(title) > _MAX_TITLE:
+        raise ValueError(f"{name}: title of {len(title):,} characters (> {_MAX_TITLE}): not a page heading")
+    if not body:
+        raise ValueError(f"{name}: no body text after the title")
+
+
+def _looks_like_frus(doc: Document) -> bool:
+    """One sign of a FRUS document besides a URL (see the module docstring)."""
+    heading = doc.parts[0].text
+    return bool(
+        doc.source_notes
+        or doc.signature
+        or doc.page_start
+        or _FRUS_HEADING.match(heading)
+        or _is_correspondence(heading)
+        or any(p.kind == "dateline" or _is_dated_line(p.text) for p in doc.parts[1:4])
+        or any(f.part_seq is not None for f in doc.footnotes)
+    )
+
+
+def _is_dated_line(text: str) -> bool:
+    """A short line with a printed date, as datelines are ("Department of State, May 1, 1901.")."""
+    m = _DATE.search(text) if len(text) <= 100 else None
+    return bool(m) and 1750 <= int(m.group("year")) <= 2100
+
+
+def _is_correspondence(title: str) -> bool:
+    """``X to Y`` with correspondents' shapes, not a sentence ("TODO: remember to buy milk")."""
+    parsed = parse_title(title)
+    if not (parsed["sender"] and parsed["recipient"]):
+        return False
+    sender, _, recipient = squash(title).partition(" to ")
+    sender = re.sub(r"^(?:\[\d+\]\s*\*?\s*)?(?:No\.\s*)?(?:\d+\.\s+)?", "", sender)
+    recipient = re.sub(r"^(?:(?:the|all|his|her|their|each)\s+)+", "", recipient, flags=re.IGNORECASE)
+    first = sender.split()[0].strip("[(“\"'").lower() if sender.split() else ""
+    return (
+        sender[:1].isupper()
+        and (recipient[:1].isupper() or bool(_HONORIFIC.match(sender)))  # "Mr. Seward to ministers of …"
+        and not re.search(r"[:?!]", sender)
+        and first not in _NOT_SENDER
+    )
 
 
 def _correspondent(s: str, *, strip_the: bool) -> tuple[str | None, str | None]:

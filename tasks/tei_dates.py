@@ -1,4 +1,8 @@
-"""Place and date of a TEI document: machine-readable dates first, printed text kept."""
+"""Place and date of a TEI document: machine-readable dates first, printed text kept.
+
+A machine-readable date outside :data:`YEARS` is a typo in the TEI (``0201-06-05`` for
+"June 5–17, 1864", ``1670`` for 1870): it is ignored as if the attribute were absent.
+"""
 from __future__ import annotations
 
 import calendar
@@ -16,6 +20,7 @@ _ISO = re.compile(
     r"^(\d{4})(?:-(\d\d)(?:-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?(?:\.\d+)?)?)?)?(Z|[+-]\d\d:?\d\d)?$"
 )
 _ATTACHED = (FRUS + "attachment",)
+YEARS = range(1750, 2101)  # plausible years of a FRUS document's machine-readable date
 
 
 @dataclass(slots=True)
@@ -47,6 +52,12 @@ def parse_iso(value: str | None, end: bool = False) -> datetime | None:
         return None
 
 
+def _plausible(value: str | None) -> bool:
+    """``value`` is an ISO date (see :func:`parse_iso`) in a year of :data:`YEARS`."""
+    parsed = parse_iso(value)
+    return parsed is not None and parsed.year in YEARS
+
+
 def document_dates(div: etree._Element) -> DocDates:
     """Place, printed date and date range of a document ``div``."""
     out = DocDates()
@@ -57,8 +68,8 @@ def document_dates(div: etree._Element) -> DocDates:
         date = dateline.find(f".//{TEI}date")
         out.text = _plain(date if date is not None else dateline) or None
     lo, hi = div.get(FRUS + "doc-dateTime-min"), div.get(FRUS + "doc-dateTime-max")
-    hi = hi if parse_iso(hi) else lo  # a missing or broken max: the min stands for both
-    if not parse_iso(lo):
+    hi = hi if _plausible(hi) else lo  # a missing or broken max: the min stands for both
+    if not _plausible(lo):
         lo = hi = None
         for date in _dates_in_order(div, dateline):
             lo, hi = _range(date)
@@ -74,12 +85,12 @@ def document_dates(div: etree._Element) -> DocDates:
 
 def _range(date: etree._Element) -> tuple[str | None, str | None]:
     """The machine-readable (start, end) of a ``date``: @when, else @from/@notBefore and
-    @to/@notAfter (either alone stands for both); (None, None) when none is ISO."""
+    @to/@notAfter (either alone stands for both); (None, None) when none is a plausible ISO date."""
     when = date.get("when")
-    if parse_iso(when):
+    if _plausible(when):
         return when, when
-    lo = next((v for v in (date.get("from"), date.get("notBefore")) if parse_iso(v)), None)
-    hi = next((v for v in (date.get("to"), date.get("notAfter")) if parse_iso(v)), None)
+    lo = next((v for v in (date.get("from"), date.get("notBefore")) if _plausible(v)), None)
+    hi = next((v for v in (date.get("to"), date.get("notAfter")) if _plausible(v)), None)
     return (lo or hi, hi or lo) if lo or hi else (None, None)
 
 

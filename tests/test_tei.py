@@ -208,6 +208,40 @@ def test_date_ranges(doc_id, lo, hi):
     assert (d.date_min, d.date_max) == (lo, hi)
 
 
+@pytest.mark.parametrize(
+    "doc_id, lo, hi",
+    [
+        ("typo", None, None),  # no plausible date left: the printed text only
+        ("textdate", datetime(1870, 10, 30), datetime(1870, 10, 30)),  # the next date
+        ("badmax", datetime(1870, 3, 1), datetime(1870, 3, 1)),  # the min for both
+        ("range", datetime(1870, 2, 1), datetime(1870, 2, 28)),  # @to alone
+        ("edges", datetime(1750, 1, 1), datetime(2100, 12, 31)),
+    ],
+)
+def test_implausible_years_are_ignored(doc_id, lo, hi):
+    d = docs("implausible-dates.xml")[doc_id]
+    assert (d.date_min, d.date_max) == (lo, hi)
+    assert d.date_min_iso is None if lo is None else d.date_min_iso.startswith(f"{lo.year}-")
+
+
+def test_implausible_year_keeps_place_and_printed_date():
+    d = docs("implausible-dates.xml")["typo"]
+    assert (d.place, d.date_text) == ("Washington", "June 5–17, 1864.")
+    assert d.date_min is None and d.date_max is None and d.date_max_iso is None
+
+
+def test_corpus_has_no_date_before_1750(corpus):
+    """Eight corpus documents carry years like 0201 or 1670 in their TEI dates."""
+    early = {}
+    for path in sorted((corpus / "frus" / "volumes").glob("*.xml")):
+        for d in parse_volume(path).documents:
+            if d.date_min is not None and not 1750 <= d.date_min.year <= d.date_max.year <= 2100:
+                early[d.doc_key] = d.date_min_iso
+            if d.doc_key == "frus1864p3/d512":  # "June 5–17, 1864." with @when="0201-06-05"
+                assert (d.date_text, d.date_min) == ("June 5–17, 1864.", None)
+    assert early == {}
+
+
 def test_date_not_machine_readable_keeps_text_only():
     d = docs("dates.xml")["unreadable"]
     assert (d.place, d.date_text) == ("Lima", "the 5th of February")

@@ -80,7 +80,7 @@ def _machine_date(value: str | None) -> bool:
         date(int(y), int(mo or 1), int(d or 1))
     except ValueError:
         return False
-    return True
+    return 1750 <= int(y) <= 2100  # other years are TEI typos, ignored (tasks.tei_dates.YEARS)
 
 
 @dataclass
