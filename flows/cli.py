@@ -109,6 +109,7 @@ def _run_options(c: argparse.ArgumentParser) -> None:
 def cmd_ingest(args) -> int:
     from flows.ingest import ingest
 
+    from tasks.sources import absolute_source
     from tasks.sources.replay import REPLAY
 
     _stop_at_once_on_interrupt()
@@ -118,9 +119,9 @@ def cmd_ingest(args) -> int:
         _check_source(args.source)
     if args.mirror:
         _check_source(args.mirror)
-    summary = ingest(source=REPLAY if args.replay else args.source, data_dir=args.data,
-                     volumes=args.volumes or None, mirror=args.mirror, workers=args.workers,
-                     dask_address=args.dask_address)
+    summary = ingest(source=REPLAY if args.replay else absolute_source(args.source), data_dir=args.data,
+                     volumes=args.volumes or None, mirror=args.mirror and absolute_source(args.mirror),
+                     workers=args.workers, dask_address=args.dask_address)
     print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] in ("completed", "skipped") else 1
 

@@ -50,15 +50,16 @@ def nightly_deployment(
     from pathlib import Path
 
     from flows.ingest import ingest
+    from tasks.sources import absolute_source
 
     schedule = (Interval(timedelta(seconds=interval), timezone=timezone) if interval
                 else Cron(cron, timezone=timezone))
-    source = _absolute(source)
+    source = absolute_source(source)
     return ingest.to_deployment(
         name=name,
         schedules=[schedule],
         parameters={"source": source, "data_dir": str(Path(data_dir).resolve()),
-                    "volumes": volumes or None, "mirror": _absolute(mirror) if mirror else None,
+                    "volumes": volumes or None, "mirror": absolute_source(mirror) if mirror else None,
                     "workers": workers, "dask_address": dask_address},
         # One run at a time; a run due while one is running waits for it (no pile-up past
         # one: the server keeps it queued, and the lake lock is the last guard).
@@ -67,17 +68,6 @@ def nightly_deployment(
         description="Nightly FRUS ingest: fetch the source, store changed volumes, refresh the warehouse.",
         tags=["frus", "ingest"],
     )
-
-
-def _absolute(source: str) -> str:
-    """A local folder (or a ``urls:`` list file) made absolute: runs may start elsewhere."""
-    from pathlib import Path
-
-    if source == "git" or source.startswith(("git+", "http://", "https://", "file://")):
-        return source
-    if source.startswith("urls:"):
-        return "urls:" + str(Path(source.removeprefix("urls:")).resolve())
-    return str(Path(source).resolve())
 
 
 def serve_nightly(**kwargs) -> None:

@@ -287,3 +287,11 @@ def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path)
     assert db.is_current(tmp_path / "copy")
     cols, rows = db.query(tmp_path / "copy", "SELECT count(*) FROM documents")
     assert rows == [(138,)]
+
+
+def test_cli_records_a_relative_source_absolute(tmp_path: Path, volumes_dir: Path, monkeypatch):
+    _copy(volumes_dir, SMALL[1:], tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ingest", "--source", "src", "--data", "data"]) == 0
+    assert db.query(tmp_path / "data", "SELECT source, status FROM runs")[1] == [
+        (str((tmp_path / "src").resolve()), "completed")]

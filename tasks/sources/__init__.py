@@ -140,6 +140,16 @@ def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+def absolute_source(source: str) -> str:
+    """A local folder (or a ``urls:`` list file) made absolute, other URIs as they are: a run's
+    source is then the same whatever folder it is started from."""
+    if source == "git" or source.startswith(("git+", "http://", "https://", "file://")):
+        return source
+    if source.startswith("urls:"):
+        return "urls:" + str(Path(source.removeprefix("urls:")).resolve())
+    return str(Path(source).resolve())
+
+
 def open_source(
     uri: str, data_root: Path | str, volumes: list[str] | None = None, **options: Any
 ) -> Source:
