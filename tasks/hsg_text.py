@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tasks.records import Document, Footnote, Part
-from tasks.source_note import merge_source_notes, parse_source_note
+from tasks.source_note import despatch_line, merge_source_notes, parse_source_note
 from tasks.text import document_text, squash
 
 __all__ = ["parse_page_text", "parse_page_file", "document_text", "parse_title", "parse_url"]
@@ -222,6 +222,9 @@ def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document
     meta = merge_source_notes(doc.source_notes)
     for key, value in meta.items():
         setattr(doc, key, value)
+    if not doc.despatch_number:  # "No. 350.]" printed as the first paragraph, as in the TEI
+        for key, value in _despatch_paragraph(parts).items():
+            setattr(doc, key, getattr(doc, key) or value)
 
     url_number = doc_id[1:] if ids and re.fullmatch(r"d\d+", doc_id) else None
     title = parts[0].text
@@ -298,6 +301,20 @@ def parse_title(title: str) -> dict:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _despatch_paragraph(parts: list[Part]) -> dict:
+    """The despatch number of a first body paragraph ``No. 350.]`` (after the dateline and
+    editorial ``[…]`` lines), as :func:`tasks.tei` reads it."""
+    for p in parts[1:]:
+        if p.kind == "dateline" or _is_dated_line(p.text):  # (a place and date: a dateline)
+            continue
+        if p.kind != "paragraph":
+            return {}
+        found = despatch_line(p.text)
+        if found or not (p.text.startswith("[") and p.text.endswith("]")):
+            return found
+    return {}
 
 
 def _check_shape(title: str, body: list[_Block], name: str) -> None:

@@ -231,6 +231,22 @@ def parse_source_note(text: str) -> dict:
     return out
 
 
+# A despatch number printed as the body's first paragraph: "No. 350.]", "No. 1027",
+# "[No. 653.]", "No. 485.—Confidential.]", "No. 318, Diplomatic]".
+_DESPATCH_LINE = re.compile(
+    r"^\[?\*?\s*No\.?\]?\s*(\d+[½¼¾]?[a-z]?|[IVXLC]+)\b\W{0,4}(?:[—–,]\s*[A-Za-z][\w .]{0,20})?[.\])|]*$"
+)
+
+
+def despatch_line(text: str) -> dict:
+    """``despatch_number`` (and ``classification``) of a body line that is only a despatch
+    number, as 19th-century volumes print it instead of a source note; {} for other lines."""
+    m = _DESPATCH_LINE.match(text) if len(text) <= 40 else None
+    if not m:
+        return {}
+    return {"despatch_number": m.group(1), "classification": parse_source_note(text)["classification"]}
+
+
 def merge_source_notes(notes: list[str]) -> dict:
     """Parse several notes of one document and merge them (first non-empty value wins).
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from tasks.records import Document, Footnote, Part, Reject, Volume
-from tasks.source_note import merge_source_notes, parse_source_note
+from tasks.source_note import despatch_line, merge_source_notes
 from tasks.tei_dates import document_dates
 from tasks.text import document_text, squash
 
@@ -36,11 +36,6 @@ _BLOCKS = {
 # Elements whose content is block-like even inside a leaf: a space separates them.
 _SPACED = _BLOCKS | {TEI + t for t in ("item", "label", "row", "cell", "l", "quote")}
 _SUBLABEL = re.compile(r"^\(\s*([a-z]{1,2}|[ivxl]{1,5}|\d{1,2})\s*\)")
-# A despatch number printed as the body's first paragraph: "No. 350.]", "No. 1027",
-# "[No. 653.]", "No. 485.—Confidential.]", "No. 318, Diplomatic]".
-_DESPATCH_P = re.compile(
-    r"^\[?\*?\s*No\.?\]?\s*(\d+[½¼¾]?[a-z]?|[IVXLC]+)\b\W{0,4}(?:[—–,]\s*[A-Za-z][\w .]{0,20})?[.\])|]*$"
-)
 # What may stand before that paragraph: the head, source notes, the dateline.
 _PREAMBLE = {HEAD, NOTE, PB, LB, TEI + "dateline", TEI + "opener"}
 
@@ -277,12 +272,9 @@ def _despatch_paragraph(div: etree._Element, note: dict) -> dict:
         if child.tag != TEI + "p":
             return {}
         text = _plain(child)
-        m = _DESPATCH_P.match(text) if len(text) <= 40 else None
-        if m:
-            found = {"despatch_number": m.group(1)}
-            if not note.get("classification"):  # "No. 485.—Confidential.]"
-                found["classification"] = parse_source_note(text)["classification"]
-            return found
+        found = despatch_line(text)
+        if found:
+            return {k: v for k, v in found.items() if v and not note.get(k)}
         if not (text.startswith("[") and text.endswith("]")):
             return {}
     return {}

@@ -429,6 +429,20 @@ def test_nineteenth_century_title_number_is_not_the_sender():
     assert (doc.doc_number, doc.sender) == ("4", "Frelinghuysen")
 
 
+def test_despatch_number_printed_as_the_first_paragraph():
+    # frus1882/d1: heading, dateline, then "No. 350.]" as a paragraph (the TEI reads it too)
+    text = ("No. 1. Mr. Osborn to Mr. Frelinghuysen\n\n"
+            "Legation of the United States, Buenos Ayres, February 10, 1882.\n\n"
+            "No. 350.]\n\nSir: Mr. John S. Rowe, a native of this country, was arrested.\n\n"
+            "THOS. O. OSBORN.\n")
+    doc = parse_page_text(text, name="x.txt")
+    assert (doc.despatch_number, doc.doc_number, doc.sender) == ("350", "1", "Osborn")
+    assert "No. 350.]" in [p.text for p in doc.parts]  # still printed
+    # a "No. 12" deep in the body is not a despatch number
+    doc = parse_page_text(text.replace("No. 350.]\n\n", "") + "\nNo. 12.\n", name="x.txt")
+    assert doc.despatch_number is None
+
+
 def test_signature_followed_by_the_addressee_line():
     # frus1864p3/d5: the addressee is printed under the signature
     text = (
