@@ -166,9 +166,7 @@ def cmd_sql(args) -> int:
 def cmd_shell(args) -> int:
     from warehouse import db
 
-    path = db.warehouse_path(args.data)
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {args.data}` first")
+    path = db.existing_warehouse(args.data)
     shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
     if not shell:
         raise FileNotFoundError("the duckdb shell is not installed: pip install duckdb-cli==1.5.5")

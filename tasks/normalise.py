@@ -6,7 +6,7 @@ from tasks.hsg_text import parse_page_file
 from tasks.records import Volume
 from tasks.sources import FetchedItem
 from tasks.sources.local import path_from_uri
-from tasks.tei import ParsedVolume, VolumeError, parse_volume
+from tasks.tei import ParsedVolume, parse_volume
 
 
 class UnsupportedItem(Exception):
@@ -17,11 +17,7 @@ def normalise_item(fetched: FetchedItem) -> ParsedVolume:
     """Parse a landed item into records; errors name the item's URI and the reason."""
     kind = fetched.item.kind
     if kind == "tei":
-        try:
-            parsed = parse_volume(fetched.path, source_uri=fetched.item.uri)
-        except VolumeError as exc:  # name the item, not its blob in the landing zone
-            where = str(exc).replace(str(fetched.path), fetched.item.uri)
-            raise VolumeError(where.replace(fetched.path.name, fetched.item.name)) from exc
+        parsed = parse_volume(fetched.path, source_uri=fetched.item.uri)
     elif kind == "hsg-text":
         try:
             original = path_from_uri(fetched.item.uri) if fetched.item.uri.startswith("file:") else None

@@ -15,7 +15,7 @@ from lxml import etree
 
 from tasks.records import Document, Footnote, Part, Reject, Volume
 from tasks.source_note import despatch_line, merge_source_notes
-from tasks.tei_dates import document_dates
+from tasks.tei_dates import document_dates, plain_text
 from tasks.text import document_text, squash
 
 TEI = "{http://www.tei-c.org/ns/1.0}"
@@ -73,18 +73,19 @@ def parse_volume(path: Path, source_uri: str | None = None) -> ParsedVolume:
     """
     path = Path(path)
     uri = source_uri or path.resolve().as_uri()
+    # errors name the item (its URI), not the file read: a landed blob's name means nothing
     if path.stat().st_size > MAX_BYTES:
-        raise VolumeError(f"{path}: larger than {MAX_BYTES} bytes")
+        raise VolumeError(f"{uri}: larger than {MAX_BYTES} bytes")
     try:
         root = etree.parse(str(path), secure_parser()).getroot()
     except etree.XMLSyntaxError as exc:
-        raise VolumeError(f"{path}: not well-formed XML: {exc}") from exc
+        raise VolumeError(f"{uri}: not well-formed XML: {exc.msg}") from exc
     if root.tag != TEI + "TEI":
-        raise VolumeError(f"{path}: not a TEI document (root element {root.tag})")
+        raise VolumeError(f"{uri}: not a TEI document (root element {root.tag})")
     volume = _volume(root, path)
     text = root.find(TEI + "text")
     if text is None:
-        raise VolumeError(f"{path}: TEI without <text>")
+        raise VolumeError(f"{uri}: TEI without <text>")
     entries, rejects = _find_documents(text, volume.volume_id, uri)
     documents = []
     for index, entry in enumerate(entries, start=1):
@@ -613,22 +614,5 @@ def _text(el) -> str | None:
 
 def _plain(el: etree._Element) -> str:
     """Plain text of an element with notes left out, white space normalised."""
-    # Squash once over the joined raw text: squashing each child would trim the spaces at
-    # element edges ("<hi>Legation</hi><hi> of the …</hi>").
-    text = squash("".join(_raw(el)))
     # spaced names in heads: "( Bell )", "( Bell)" -> "(Bell)"
-    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
-
-
-def _raw(el: etree._Element) -> list[str]:
-    """The raw text pieces of ``el`` (notes left out, ``lb`` as a space), in order."""
-    out: list[str] = [el.text or ""]
-    for child in el:
-        if isinstance(child.tag, str) and child.tag != NOTE:
-            if child.tag == LB:
-                out.append("" if child.get("break") == "no" else " ")
-            else:
-                out.extend(_raw(child))
-        if child.tail:
-            out.append(child.tail)
-    return out
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", plain_text(el)))

@@ -64,9 +64,9 @@ def document_dates(div: etree._Element) -> DocDates:
     dateline = _first_own(div, TEI + "dateline")
     if dateline is not None:
         place = dateline.find(f".//{TEI}placeName")
-        out.place = _plain(place).rstrip(",.") or None if place is not None else None
+        out.place = plain_text(place).rstrip(",.") or None if place is not None else None
         date = dateline.find(f".//{TEI}date")
-        out.text = _plain(date if date is not None else dateline) or None
+        out.text = plain_text(date if date is not None else dateline) or None
     lo, hi = div.get(FRUS + "doc-dateTime-min"), div.get(FRUS + "doc-dateTime-max")
     hi = hi if _plausible(hi) else lo  # a missing or broken max: the min stands for both
     if not _plausible(lo):
@@ -75,7 +75,7 @@ def document_dates(div: etree._Element) -> DocDates:
             lo, hi = _range(date)
             if lo:
                 if out.text is None:
-                    out.text = _plain(date) or None
+                    out.text = plain_text(date) or None
                 break
     if lo:
         out.min, out.min_iso = parse_iso(lo), lo
@@ -94,8 +94,10 @@ def _range(date: etree._Element) -> tuple[str | None, str | None]:
     return (lo or hi, hi or lo) if lo or hi else (None, None)
 
 
-def _plain(el: etree._Element) -> str:
-    """Text of ``el`` without its footnotes, squashed once (edge spaces of children kept)."""
+def plain_text(el: etree._Element) -> str:
+    """Text of ``el`` without its footnotes, ``lb`` as a space, white space normalised once
+    over the whole (squashing each child would trim the spaces at element edges:
+    ``<hi>Legation</hi><hi> of the …</hi>``)."""
     return squash("".join(_raw(el)))
 
 

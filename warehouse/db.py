@@ -128,6 +128,14 @@ def refresh(data_root: Path, force: bool = False) -> bool:
     return True
 
 
+def existing_warehouse(data_root: Path | str) -> Path:
+    """The warehouse of ``data_root``; FileNotFoundError (saying what to run) if there is none."""
+    path = warehouse_path(data_root)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {data_root}` first")
+    return path
+
+
 READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 
 
@@ -140,10 +148,7 @@ def query(data_root: Path | str, sql: str, params: list | None = None) -> tuple[
         ValueError: ``sql`` is empty, holds several statements, or one that could write
             (COPY, ATTACH, EXPORT, SET, CREATE…): the warehouse is for reading.
     """
-    path = warehouse_path(data_root)
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `frus ingest --source PATH --data {data_root}` first")
-    with connect(path, read_only=True) as con:
+    with connect(existing_warehouse(data_root), read_only=True) as con:
         statements = con.extract_statements(sql)
         if not statements:
             raise ValueError("empty query")
