@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export DO_NOT_TRACK = 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect/home
 
-.PHONY: setup run test bench clean
+.PHONY: system setup run test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,22 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed
+# Debian packages the tests and benchmarks need: postgresql (a throwaway server for the
+# DuckLake-on-PostgreSQL test) and ripgrep (a benchmark baseline). A quick check when present.
+system:
+	@missing=""; \
+	command -v rg >/dev/null 2>&1 || missing="$$missing ripgrep"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make setup: missing Debian packages:$$missing; run make setup as root, or: sudo apt-get install$$missing" >&2; \
+	  exit 1; \
+	fi; \
+	echo "installing Debian packages:$$missing"; \
+	apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+setup: system $(VENV)/.installed
 
 run: setup
 	$(VENV)/bin/frus ingest --source $(SOURCE) --mirror $(CORPUS) --data $(DATA) $(if $(VOLUMES),--volumes $(VOLUMES))

@@ -80,9 +80,12 @@ def _parser() -> argparse.ArgumentParser:
 
     c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
     c.add_argument("query")
+    c.add_argument("--as-of", metavar="RUN_ID",
+                   help="answer on the state the run RUN_ID left (DuckLake time travel; the "
+                        "first query of a run builds its warehouse under DATA/as-of/)")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
-    command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only, full-text search loaded.")
+    command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only.")
     command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
     c = command("refresh", cmd_refresh, "Rebuild the warehouse from the lake.")
     c.add_argument("--force", action="store_true", help="rebuild even when up to date")
@@ -95,12 +98,19 @@ def _run_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--mirror", metavar="PATH",
                    help="a local folder of the volumes, ingested instead when SOURCE cannot be "
                         "listed (no network, upstream down)")
-    c.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="volumes normalised at once: above 1, on a local Dask cluster of N "
-                        "processes (default: 1, in this process)")
+    c.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="volumes normalised at once, each in a worker process (default: one per "
+                        "core; 1: in this process)")
     c.add_argument("--dask-address", metavar="ADDRESS",
                    help="normalise on the Dask scheduler at ADDRESS (tcp://host:8786) instead; "
                         "its workers must see the data root and the Prefect API")
+    c.add_argument("--catalog", metavar="URL",
+                   help="the lake's catalog, on its first ingest: postgresql://user@host:port/db "
+                        "(for teams) or sqlite:PATH (default: DATA/lake/catalog.sqlite); later "
+                        "commands read it from the data root")
+    c.add_argument("--lake-data", metavar="PATH",
+                   help="where the lake's Parquet files go, on its first ingest (default: "
+                        "DATA/lake/data/; a shared folder for a PostgreSQL catalog)")
 
 
 # -- commands ------------------------------------------------------------------------
@@ -121,7 +131,8 @@ def cmd_ingest(args) -> int:
         _check_source(args.mirror)
     summary = ingest(source=REPLAY if args.replay else absolute_source(args.source), data_dir=args.data,
                      volumes=args.volumes or None, mirror=args.mirror and absolute_source(args.mirror),
-                     workers=args.workers, dask_address=args.dask_address)
+                     workers=args.workers, dask_address=args.dask_address, catalog=args.catalog,
+                     lake_data=args.lake_data)
     print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] in ("completed", "skipped") else 1
 
@@ -158,7 +169,9 @@ def cmd_search(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    cols, rows = _query(args.data, args.query)
+    if args.as_of:
+        _check_data_root(args.data)
+    cols, rows = _query(args.data, args.query, as_of=args.as_of)
     _print(cols, rows, args.format)
     return 0
 
@@ -170,23 +183,23 @@ def cmd_shell(args) -> int:
     shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
     if not shell:
         raise FileNotFoundError("the duckdb shell is not installed: pip install duckdb-cli==1.5.5")
-    load = "LOAD '" + str(db.fts_extension_path()).replace("'", "''") + "'"
-    # read-only: other readers (frus search, ingests' rebuilds) are never locked out
-    os.execv(shell, [shell, "-readonly", "-cmd", "SET autoinstall_known_extensions = false",
-                     "-cmd", load, str(path)])
+    # read-only: other readers (frus search, ingests' updates) are never locked out
+    os.execv(shell, [shell, "-readonly", "-cmd", "SET autoinstall_known_extensions = false", str(path)])
     return 0  # not reached
 
 
 def cmd_status(args) -> int:
-    from tasks.store import Lake
+    from tasks.lake.catalog import Lake
     from warehouse import db
 
     _check_data_root(args.data)
     lake = Lake(Path(args.data))
-    m = lake.manifest()
+    state = lake.state()
+    current = [e for e in state.items.values() if not e.withdrawn_run]
     print(f"data root:  {lake.data_root}")
-    print(f"lake:       manifest version {m.version}, {len(m.items)} items, "
-          f"{sum(e.documents for e in m.items.values())} documents")
+    print(f"lake:       snapshot {state.snapshot}, {len(current)} items, "
+          f"{sum(e.documents for e in current)} documents, {len(state.failures)} failing items "
+          f"(catalog {lake.catalog})")
     print(f"warehouse:  {db.warehouse_path(args.data)} "
           f"({'up to date' if db.is_current(args.data) else 'stale or missing: run frus refresh'})")
     if db.warehouse_path(args.data).exists():
@@ -241,7 +254,9 @@ def _positive(value: str) -> int:
 
 def _check_data_root(data: str) -> None:
     """Commands that read a lake refuse a data root that has none (a typo would start one)."""
-    if not (Path(data) / "lake" / "_manifest.json").is_file():
+    from tasks.lake.catalog import Lake
+
+    if not Lake(data).exists():
         raise FileNotFoundError(f"no lake under {Path(data).resolve()}: run `frus ingest --source PATH "
                                 f"--data {data}` first")
 
@@ -251,10 +266,10 @@ def _check_source(source: str) -> None:
         raise FileNotFoundError(f"source not found: {source}")
 
 
-def _query(data: str, sql: str, params: list | None = None):
+def _query(data: str, sql: str, params: list | None = None, as_of: str | None = None):
     from warehouse import db
 
-    return db.query(data, sql, params)
+    return db.query(data, sql, params, as_of_run=as_of)
 
 
 def _jsonable(v):

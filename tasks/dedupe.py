@@ -239,6 +239,39 @@ def minhash_signature(text: str, num_perm: int = DEFAULT_NUM_PERM,
     return minhash(shingle_hashes(canonical_words(text), shingle), num_perm).hashvalues.copy()
 
 
+@lru_cache(maxsize=8)
+def lsh_shape(num_perm: int = DEFAULT_NUM_PERM, threshold: float = DEFAULT_CANDIDATE_THRESHOLD) -> tuple[int, int]:
+    """(bands, rows per band) of datasketch's MinHashLSH for this threshold."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+def band_keys(hashvalues: np.ndarray, num_perm: int = DEFAULT_NUM_PERM) -> list[int]:
+    """One signed 64-bit key per LSH band of a signature: two documents are LSH candidates
+    exactly when they share a (band, key) pair, as in datasketch's MinHashLSH. Bands of at
+    most two values are packed losslessly; longer ones are hashed."""
+    b, r = lsh_shape(num_perm)
+    keys = []
+    for i in range(b):
+        band = hashvalues[i * r:(i + 1) * r].astype(np.uint64)
+        if r <= 2:
+            key = int(band[0]) << 32 | (int(band[1]) if r == 2 else 0)
+        else:
+            key = int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little")
+        keys.append(key - (1 << 64) if key >= 1 << 63 else key)
+    return keys
+
+
+def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, list[int]]:
+    """What a stored document version carries for deduplication: its content hash, and its
+    LSH band keys (none under ``min_words`` words: such texts merge on an exact hash only)."""
+    words = canonical_words(text)
+    digest = hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+    if len(words) < min_words:
+        return digest, []
+    return digest, band_keys(minhash(shingle_hashes(words)).hashvalues)
+
+
 # ---------------------------------------------------------------- OCR-tolerant verification
 
 def _near_word(a: str, b: str) -> bool:
@@ -430,12 +463,7 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
     words = [canonical_words(d.text) for d in items]
     hashes = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]
     sh = [shingle_hashes(w, shingle) for w in words]
-    links: dict[tuple[int, int], tuple[str, float]] = {}
-
-    def link(i: int, j: int, method: str, sim: float) -> None:
-        key = (min(i, j), max(i, j))
-        if key not in links or (_STRENGTH[method], -sim) < (_STRENGTH[links[key][0]], -links[key][1]):
-            links[key] = (method, sim)
+    links: Links = {}
 
     by_hash: dict[str, list[int]] = defaultdict(list)
     for i, h in enumerate(hashes):
@@ -445,7 +473,7 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
         for a in range(len(group)):
             for b in range(a + 1, len(group)):
                 if not conflict(items[group[a]], items[group[b]]):
-                    link(group[a], group[b], "exact", 1.0)
+                    add_link(links, items[group[a]].doc_key, items[group[b]].doc_key, "exact", 1.0)
 
     lsh = MinHashLSH(threshold=candidate_threshold, num_perm=num_perm)
     long_docs = [i for i in range(n) if len(words[i]) >= min_words]
@@ -456,28 +484,57 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
             session.insert(i, sigs[i], check_duplication=False)
     for i in long_docs:
         for j in lsh.query(sigs[i]):
-            if j <= i or (i, j) in links or hashes[i] == hashes[j]:
+            if j <= i or hashes[i] == hashes[j]:
                 continue
-            sim = jaccard(sh[i], sh[j])
-            if ocr_floor <= sim < threshold:
-                a, b = (i, j) if len(words[i]) >= len(words[j]) else (j, i)
-                sim = max(sim, repaired_jaccard(words[a], words[b], shingle))
+            sim = near_similarity(words[i], words[j], sh[i], sh[j], threshold, shingle, ocr_floor)
             if sim >= threshold and not conflict(items[i], items[j]):
-                link(i, j, "near", sim)
+                add_link(links, items[i].doc_key, items[j].doc_key, "near", sim)
 
-    index = {d.doc_key: i for i, d in enumerate(items)}
     pages = [d for d in items if d.doc_key.startswith("hsg-text/")]
     for m in match_cross_source(pages, [d for d in items if d.format == "tei"], threshold, shingle,
                                 num_perm=num_perm):
-        link(index[m.page_key], index[m.tei_key], "cross-source", max(m.jaccard, m.containment))
+        add_link(links, m.page_key, m.tei_key, "cross-source", max(m.jaccard, m.containment))
+    return cluster({d.doc_key: d for d in items}, links)
 
-    # Union strongest links first; a link that would put two conflicting documents in one
-    # cluster (a copy without a recipient bridging two circulars) is dropped.
-    uf = _UnionFind(n)
-    groups: dict[int, list[int]] = {i: [i] for i in range(n)}
-    best: dict[int, tuple[str, float]] = {}
-    for (i, j), (method, sim) in sorted(links.items(), key=lambda kv: (_STRENGTH[kv[1][0]], -kv[1][1], kv[0])):
-        ri, rj = uf.find(i), uf.find(j)
+
+Links = dict[tuple[str, str], tuple[str, float]]
+"""Verified links between two doc_keys (the smaller first): (method, similarity)."""
+
+
+def add_link(links: Links, a: str, b: str, method: str, sim: float) -> None:
+    """Record a link between ``a`` and ``b``, keeping the strongest of several."""
+    key = (min(a, b), max(a, b))
+    if key not in links or (_STRENGTH[method], -sim) < (_STRENGTH[links[key][0]], -links[key][1]):
+        links[key] = (method, sim)
+
+
+def near_similarity(words_a: Sequence[str], words_b: Sequence[str], sh_a: np.ndarray, sh_b: np.ndarray,
+                    threshold: float = DEFAULT_THRESHOLD, shingle: int = DEFAULT_SHINGLE,
+                    ocr_floor: float = DEFAULT_OCR_FLOOR) -> float:
+    """The verified similarity of an LSH candidate pair (``a`` the smaller doc_key): shingle
+    Jaccard, or the OCR-tolerant repaired Jaccard when that is between ``ocr_floor`` and
+    ``threshold`` (the longer text is the reference)."""
+    sim = jaccard(sh_a, sh_b)
+    if ocr_floor <= sim < threshold:
+        a, b = (words_a, words_b) if len(words_a) >= len(words_b) else (words_b, words_a)
+        sim = max(sim, repaired_jaccard(a, b, shingle))
+    return sim
+
+
+def cluster(docs: dict[str, DedupeDoc], links: Links) -> list[DuplicateRow]:
+    """Clusters from verified links; one row per member of each cluster of two or more.
+
+    Strongest links are joined first; a link that would put two conflicting documents in one
+    cluster (a copy without a recipient bridging two circulars) is dropped. ``docs`` must
+    hold every document a link names.
+    """
+    keys = sorted({k for pair in links for k in pair})
+    index = {k: i for i, k in enumerate(keys)}
+    items = [docs[k] for k in keys]
+    uf = _UnionFind(len(keys))
+    groups: dict[int, list[int]] = {i: [i] for i in range(len(keys))}
+    for (a, b), (method, sim) in sorted(links.items(), key=lambda kv: (_STRENGTH[kv[1][0]], -kv[1][1], kv[0])):
+        ri, rj = uf.find(index[a]), uf.find(index[b])
         if ri != rj:
             if any(conflict(items[x], items[y]) for x in groups[ri] for y in groups[rj]):
                 continue
@@ -485,15 +542,16 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
             root = uf.find(ri)
             merged = groups.pop(ri) + groups.pop(rj)
             groups[root] = merged
-    for (i, j), (method, sim) in links.items():
+    best: dict[int, tuple[str, float]] = {}
+    for (a, b), (method, sim) in links.items():
+        i, j = index[a], index[b]
         if uf.find(i) != uf.find(j):
             continue
         for x in (i, j):
             if x not in best or (_STRENGTH[method], -sim) < (_STRENGTH[best[x][0]], -best[x][1]):
                 best[x] = (method, sim)
-    members = groups
     rows: list[DuplicateRow] = []
-    for group in members.values():
+    for group in groups.values():
         if len(group) < 2:
             continue
         canon = min((items[i] for i in group), key=preference).doc_key

@@ -1,7 +1,7 @@
 """Dispatch a fetched item to its normaliser by kind (TEI volume, page text)."""
 from __future__ import annotations
 
-from tasks.dedupe import content_hash
+from tasks.dedupe import dedupe_keys
 from tasks.hsg_text import parse_page_file
 from tasks.records import Volume
 from tasks.sources import FetchedItem
@@ -29,5 +29,5 @@ def normalise_item(fetched: FetchedItem) -> ParsedVolume:
     else:
         raise UnsupportedItem(f"{fetched.item.uri}: no normaliser for kind {kind!r}")
     for doc in parsed.documents:
-        doc.content_hash = content_hash(doc.text)
+        doc.content_hash, doc.lsh_bands = dedupe_keys(doc.text)
     return parsed

@@ -7,7 +7,7 @@ field added here is a column everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 PARSER_VERSION = "1.1.0"
 
@@ -78,6 +78,8 @@ class Document:
     word_count: int = 0
     reviewed: bool = False  # from a reviewed volume (TEI with @subtype / frus:doc-dateTime)
     content_hash: str | None = None  # canonical text hash (tasks/dedupe.py), set on normalising
+    lsh_bands: list[int] = field(default_factory=list)  # MinHash LSH band keys (tasks/dedupe.py),
+    #            set on normalising; empty for texts too short to merge but on an exact hash
     parts: list[Part] = field(default_factory=list)
     footnotes: list[Footnote] = field(default_factory=list)
 
@@ -114,3 +116,72 @@ class Lineage:
     source_sha256: str
     run_id: str
     parser_version: str = PARSER_VERSION
+
+
+@dataclass
+class ItemEntry:
+    """What the lake knows of one source item (a row of the lake's ``items`` table)."""
+
+    uri: str
+    volume_id: str
+    sha256: str
+    version: str
+    parser_version: str
+    run_id: str
+    ingested_at: str  # ISO time of the run that stored its rows
+    documents: int
+    source: str | None = None  # the source URI the item was read from
+    name: str | None = None  # the item's name inside its source (volumes/frus1861.xml)
+    rejects: int = 0
+    withdrawn_run: str | None = None
+
+
+@dataclass
+class Failure:
+    """A source item the last run that offered it could not read (a row of ``failures``, and
+    one of ``rejects``). Kept until the item is read, or its source stops offering it: never
+    one row per retry."""
+
+    uri: str
+    name: str
+    source: str | None
+    version: str
+    reason: str
+    run_id: str  # the run that first failed this way
+
+    def same(self, other: Failure | None) -> bool:
+        """The same failure again (same version of the item, same reason)."""
+        return other is not None and (self.version, self.reason) == (other.version, other.reason)
+
+
+@dataclass
+class RunReport:
+    """What a run did; becomes its ``runs`` row and the Prefect artifact."""
+
+    run_id: str
+    source: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    items_seen: int = 0
+    items_new: int = 0
+    items_changed: int = 0
+    items_unchanged: int = 0
+    items_removed: int = 0
+    items_failed: int = 0
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_withdrawn: int = 0
+    rejects: int = 0
+    parser_version: str = PARSER_VERSION
+    message: str = ""  # why a run was skipped, fell back to its mirror, or failed
+    failures: list[str] = field(default_factory=list)  # not stored: in the artifact and summary
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase; not stored
+
+    def row(self) -> dict:
+        """The ``runs`` row (``failures`` and ``phases`` stay in the summary)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("failures", "phases")}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,44 +1,36 @@
-"""Open the warehouse (FTS loaded from the pip package) and rebuild it from the lake.
+"""Open the warehouse, and bring it to the lake's state: updated with a run's changes only,
+or built whole (``frus refresh --force``, a new SQL version, a first run).
 
-The warehouse is derived: ``refresh`` builds a new database file beside the old one and
-renames it into place, so readers never wait on a lock or see a half-built warehouse, and
-an unchanged lake (same manifest version, same SQL) costs nothing.
+DuckDB lets one process write a database file or many read it, not both. So an update is
+made on a copy of the file (``.warehouse.duckdb.<pid>.tmp``), which is checkpointed and
+renamed into place: readers keep the old file open and unblocked, and see the new one when
+they next connect; a reader never sees a half-updated state. A kill leaves the temporary
+file, swept by the next update, and the old warehouse in force.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 
+from tasks.lake import duck
+from tasks.lake.catalog import Lake
 from tasks.landing import inside
-from tasks.store import Lake
-from warehouse.schema import DUPLICATES, SCHEMAS
 
 SQL_DIR = Path(__file__).resolve().parent
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-TABLES = [*SCHEMAS, "duplicates"]
-
-
-def fts_extension_path() -> Path:
-    """The FTS extension shipped by the duckdb-extension-fts package for this duckdb."""
-    root = importlib.resources.files("duckdb_extension_fts")
-    path = Path(str(root)) / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
-    if not path.exists():
-        raise RuntimeError(f"FTS extension not found at {path}: install duckdb-extension-fts=={duckdb.__version__}")
-    return path
+SQL_FILES = ("tables.sql", "views.sql", "update.sql")
+TMP_GLOB = ".warehouse.duckdb.*.tmp*"
 
 
 def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with autoinstall off and FTS loaded by path (works offline)."""
-    con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
-    con.execute(f"LOAD '{fts_extension_path()}'")
-    return con
+    """A DuckDB connection (autoinstall off, memory limit) on a warehouse file."""
+    return duck.connect(path, read_only=read_only)
 
 
-def warehouse_path(data_root: Path) -> Path:
+def warehouse_path(data_root: Path | str) -> Path:
     return Path(data_root).resolve() / "warehouse.duckdb"
 
 
@@ -46,86 +38,118 @@ def _sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
-def _fingerprint(data_root: Path) -> str:
-    """What the warehouse's SQL depends on besides the manifest: the SQL, and the data root
-    its views name files under (a copied or moved data root is stale)."""
-    key = _sql("views.sql") + _sql("fts.sql") + str(Path(data_root).resolve())
+def _fingerprint(lake: Lake) -> str:
+    """What the warehouse depends on besides the lake's snapshot: its SQL, and the lake it
+    was built from (a copied or moved data root is rebuilt)."""
+    key = "".join(_sql(n) for n in SQL_FILES) + lake.catalog + lake.data_path
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _file_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
-def _empty_file(lake: Lake, table: str) -> Path:
-    """A zero-row Parquet file with the table's schema, for views over an empty table."""
-    schema = DUPLICATES if table == "duplicates" else SCHEMAS[table]
-    return lake.empty_file(lake.root / "_empty" / f"{table}.parquet", schema)
-
-
-def _items_table(con: duckdb.DuckDBPyConnection, manifest) -> None:
-    """The manifest's items as a table: what each source item holds, and withdrawals."""
-    con.execute("CREATE TABLE lake_items (uri VARCHAR, name VARCHAR, source VARCHAR, volume_id VARCHAR, "
-                "sha256 VARCHAR, version VARCHAR, run_id VARCHAR, ingested_at TIMESTAMPTZ, "
-                "documents BIGINT, withdrawn_run VARCHAR)")
-    rows = [(e.uri, e.name, e.source, e.volume_id, e.sha256, e.version, e.run_id, e.ingested_at or None,
-             e.documents, e.withdrawn_run) for e in manifest.items.values()]
-    if rows:
-        con.executemany("INSERT INTO lake_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    con.execute("COMMENT ON TABLE lake_items IS 'Source items in the lake (from lake/_manifest.json): "
-                "version, hash, the run that ingested each, and the run that saw it withdrawn.'")
-
-
-def is_current(data_root: Path) -> bool:
-    """True when the warehouse was built from the committed manifest with the current SQL."""
-    path = warehouse_path(data_root)
+def _meta(path: Path) -> tuple[int | None, str | None]:
+    """(lake snapshot, SQL fingerprint) a warehouse file was built for; (None, None) if none."""
     if not path.exists():
-        return False
+        return None, None
     try:
-        with duckdb.connect(str(path), read_only=True, config=DUCKDB_CONFIG) as con:
-            row = con.execute("SELECT manifest_version, sql_fingerprint FROM warehouse_meta").fetchone()
-    except duckdb.Error:
-        return False
-    return row == (Lake(data_root).manifest().version, _fingerprint(data_root))
+        with duck.connect(path, read_only=True) as con:
+            return con.execute("SELECT lake_snapshot, sql_fingerprint FROM warehouse_meta").fetchone()
+    except (duckdb.Error, TypeError):
+        return None, None
 
 
-def refresh(data_root: Path, force: bool = False) -> bool:
-    """Rebuild the warehouse from the lake when the lake or the SQL changed.
-
-    Returns True when a new warehouse was built.
-    """
-    data_root = Path(data_root).resolve()
-    if not force and is_current(data_root):
-        return False
+def is_current(data_root: Path | str) -> bool:
+    """True when the warehouse reflects the lake's current snapshot with the current SQL."""
     lake = Lake(data_root)
-    manifest = lake.manifest()
-    sql = _sql("views.sql")
-    for table in TABLES:
-        paths = lake.paths(table, manifest) or [_empty_file(lake, table)]
-        sql = sql.replace("{files:" + table + "}", _file_list(paths))
-    # runs are read by glob: a run that changed nothing adds its row without a rebuild
-    sql = sql.replace("{files:runs}", _file_list([Path(lake.runs_glob())]))
+    if not lake.exists():
+        return False
+    return _meta(warehouse_path(data_root)) == (lake.state().snapshot, _fingerprint(lake))
+
+
+def refresh(data_root: Path | str, force: bool = False) -> bool:
+    """Bring the warehouse to the lake's current snapshot; True when it changed.
+
+    Updates a copy with the items that changed since the warehouse's snapshot, or builds it
+    whole when ``force``, when there is none, or when its SQL or lake differ.
+    """
+    lake = Lake(data_root)
     target = warehouse_path(data_root)
-    tmp = inside(data_root, target.with_name(f".{target.name}.{os.getpid()}.tmp"))
-    tmp.unlink(missing_ok=True)
+    for leftover in target.parent.glob(TMP_GLOB):  # a killed update's copy and its WAL
+        leftover.unlink(missing_ok=True)
+    snapshot = lake.state().snapshot
+    built_for, fingerprint = _meta(target)
+    if not force and (built_for, fingerprint) == (snapshot, _fingerprint(lake)):
+        return False
+    incremental = not force and built_for is not None and fingerprint == _fingerprint(lake)
+    tmp = inside(lake.data_root, f".{target.name}.{os.getpid()}.tmp")
     try:
-        with connect(tmp) as con:
-            _items_table(con, manifest)
-            con.execute(sql)
-            # one statement at a time: the PRAGMA must bind after part_text exists
-            for statement in _sql("fts.sql").split(";\n"):
-                if statement.strip() and not all(
-                        line.startswith("--") for line in statement.strip().splitlines()):
-                    con.execute(statement)
-            con.execute("CREATE TABLE warehouse_meta AS SELECT ? AS manifest_version, ? AS sql_fingerprint, "
-                        "now() AS built_at", [manifest.version, _fingerprint(data_root)])
-            con.execute("COMMENT ON TABLE warehouse_meta IS 'Which lake manifest version this warehouse was built from.'")
-            con.execute("CHECKPOINT")
+        if incremental:
+            shutil.copyfile(target, tmp)
+        _build(tmp, lake, snapshot, since=built_for if incremental else None)
+        _fsync(tmp)
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        for path in (tmp, Path(f"{tmp}.wal")):
+            path.unlink(missing_ok=True)
     return True
+
+
+def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
+    """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
+    ``path`` (``since`` None: build it whole from an empty file)."""
+    with duck.connect(path) as con:
+        lake.attach(con, read_only=True, snapshot=snapshot)
+        if since is None:
+            _run(con, _sql("tables.sql"))
+            con.execute("CREATE TEMP TABLE changed AS SELECT uri FROM lake.items")
+        else:
+            con.execute(f"""CREATE TEMP TABLE changed AS
+                (SELECT uri, sha256, parser_version, run_id FROM lake.items
+                 EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => {int(since)}))
+                UNION
+                (SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => {int(since)})
+                 EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items)""")
+        _run(con, _sql("views.sql"))
+        con.execute("BEGIN")
+        _run(con, _sql("update.sql"))
+        con.execute("DELETE FROM warehouse_meta")
+        con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
+                    "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",
+                    [snapshot, _fingerprint(lake), lake.catalog])
+        if since is None:
+            con.execute("UPDATE warehouse_meta SET built_at = now()")
+        con.execute("COMMIT")
+        con.execute("DETACH lake")
+        con.execute("CHECKPOINT")
+
+
+def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:
+    """Run a SQL script statement by statement (comments and blank lines skipped)."""
+    for statement in con.extract_statements(script):
+        con.execute(statement)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def as_of(data_root: Path | str, run_id: str) -> Path:
+    """A warehouse of the state the run ``run_id`` left (DuckLake time travel), built once
+    under ``DATA/as-of/`` and kept: a snapshot never changes."""
+    lake = Lake(data_root)
+    snapshot = lake.snapshot_of(run_id)
+    path = inside(lake.data_root, "as-of", f"snapshot-{snapshot}.duckdb")
+    if _meta(path) != (snapshot, _fingerprint(lake)):
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            _build(tmp, lake, snapshot, since=None)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
 
 
 def existing_warehouse(data_root: Path | str) -> Path:
@@ -139,16 +163,19 @@ def existing_warehouse(data_root: Path | str) -> Path:
 READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 
 
-def query(data_root: Path | str, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
+def query(data_root: Path | str, sql: str, params: list | None = None,
+          as_of_run: str | None = None) -> tuple[list[str], list[tuple]]:
     """Run one read-only statement (SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN…)
-    against the warehouse; returns the column names and the rows.
+    against the warehouse, or against the state a run left (``as_of_run``); returns the
+    column names and the rows.
 
     Raises:
         FileNotFoundError: there is no warehouse under ``data_root``.
         ValueError: ``sql`` is empty, holds several statements, or one that could write
             (COPY, ATTACH, EXPORT, SET, CREATE…): the warehouse is for reading.
     """
-    with connect(existing_warehouse(data_root), read_only=True) as con:
+    path = as_of(data_root, as_of_run) if as_of_run else existing_warehouse(data_root)
+    with connect(path, read_only=True) as con:
         statements = con.extract_statements(sql)
         if not statements:
             raise ValueError("empty query")

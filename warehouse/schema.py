@@ -1,7 +1,7 @@
 """The Arrow schema of every lake table, derived from the model in ``tasks/records.py``.
 
-The writer (``tasks/store.py``) and the views (``warehouse/views.sql``) both rely on these
-schemas: a field added to a record becomes a column of its table.
+The lake (``tasks/lake/``) creates its DuckLake tables from these schemas, and the warehouse
+(``warehouse/views.sql``) reads them: a field added to a record becomes a column of its table.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from tasks.records import Document, Footnote, Lineage, Part, Reject, Volume
+from tasks.records import Document, Failure, Footnote, ItemEntry, Lineage, Part, Reject, RunReport, Volume
 
 _SCALARS = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64(),
             datetime: pa.timestamp("us")}
@@ -46,19 +46,29 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 """Tables partitioned by volume: one Parquet file per source item and table."""
 
-RUNS = pa.schema([
-    ("run_id", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")),
-    ("finished_at", pa.timestamp("us", tz="UTC")), ("status", pa.string()), ("source", pa.string()),
-    ("items_seen", pa.int64()), ("items_new", pa.int64()), ("items_changed", pa.int64()),
-    ("items_unchanged", pa.int64()), ("items_removed", pa.int64()), ("items_failed", pa.int64()),
-    ("documents_added", pa.int64()), ("documents_updated", pa.int64()),
-    ("documents_withdrawn", pa.int64()), ("rejects", pa.int64()), ("parser_version", pa.string()),
-    ("message", pa.string()),
-])
+_UTC = pa.timestamp("us", tz="UTC")
+RUNS = pa.schema([pa.field(f.name, _UTC) if f.type == pa.timestamp("us") else f
+                  for f in fields_of(RunReport, exclude=("failures", "phases"))])
 """One row per ingest run (``message``: why it was skipped, fell back to its mirror, or failed)."""
+
+ITEMS = pa.schema(fields_of(ItemEntry))
+"""One row per source item: its version, hash, the run that stored it, its withdrawal."""
+
+FAILURES = pa.schema(fields_of(Failure))
+"""Source items that could not be read, until they are (or leave their source)."""
+
+LINKS = pa.schema([
+    ("doc_a", pa.string()), ("doc_b", pa.string()), ("method", pa.string()),
+    ("similarity", pa.float64()), ("run_id", pa.string()),
+])
+"""Verified duplicate links between two documents (doc_a < doc_b): what clusters are made of."""
 
 DUPLICATES = pa.schema([
     ("cluster_id", pa.string()), ("doc_key", pa.string()), ("canonical_key", pa.string()),
     ("method", pa.string()), ("similarity", pa.float64()), ("run_id", pa.string()),
 ])
-"""Members of duplicate clusters, one file per committed manifest."""
+"""Members of duplicate clusters, as of the last commit."""
+
+LAKE_TABLES: dict[str, pa.Schema] = {**SCHEMAS, "items": ITEMS, "failures": FAILURES, "runs": RUNS,
+                                     "duplicates": DUPLICATES, "links": LINKS}
+"""Every DuckLake table of the lake."""

@@ -1,34 +1,37 @@
--- The analyst's warehouse: views over the Parquet lake, and the mentions() macro.
--- {files:<table>} is replaced by the list of committed Parquet files of that table
--- (from lake/_manifest.json) when `frus refresh` or an ingest rebuilds this database;
--- {files:runs} by a glob of lake/runs/, since every run adds a row, commit or not.
+-- The analyst's warehouse: documented views and macros over the native tables (tables.sql),
+-- which each ingest updates with what its run changed (update.sql). Plain SQL: the duckdb
+-- 1.5.5 shell needs no extension to use any of it.
 
-CREATE OR REPLACE VIEW volumes AS
-SELECT * FROM read_parquet({files:volumes}, union_by_name := true);
-COMMENT ON VIEW volumes IS 'One row per FRUS volume: titles, publication year, editors, document count, lineage.';
-
-CREATE OR REPLACE VIEW duplicates AS
-SELECT * FROM read_parquet({files:duplicates}, union_by_name := true);
-COMMENT ON VIEW duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
-
-CREATE OR REPLACE VIEW document_versions AS
-SELECT d.*, i.withdrawn_run, i.ingested_at AS item_ingested_at,
-       -- 1 = the version `documents` shows: current before withdrawn, reviewed TEI before
-       -- TEI before page text, then the newest item
-       row_number() OVER (
-           PARTITION BY d.doc_key
-           ORDER BY i.withdrawn_run IS NOT NULL,
-                    CASE WHEN d.format = 'tei' AND d.reviewed THEN 0 WHEN d.format = 'tei' THEN 1 ELSE 2 END,
-                    i.ingested_at DESC, d.source_uri) AS version_rank
-FROM read_parquet({files:documents}, union_by_name := true) d
-LEFT JOIN lake_items i ON i.uri = d.source_uri;
-COMMENT ON VIEW document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included); version_rank 1 is the version documents shows.';
+COMMENT ON TABLE document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included); version_id = its key in this warehouse; version_rank 1 is the version documents shows; shown = that version of a canonical document.';
+COMMENT ON TABLE part_rows IS 'The parts of every stored version (the parts view shows the canonical ones).';
+COMMENT ON TABLE footnote_rows IS 'The footnotes of every stored version (the footnotes view shows the canonical ones).';
+COMMENT ON TABLE volume_rows IS 'One row per volume and source item (the volumes view shows one per volume).';
+COMMENT ON TABLE duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
+COMMENT ON TABLE rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
+COMMENT ON TABLE runs IS 'One row per ingest run (including runs that found nothing to do, or were skipped because another run held the lake): counts of items and documents, status.';
+COMMENT ON TABLE lake_items IS 'Source items in the lake: version, hash, the run that ingested each, and the run that saw it withdrawn.';
+COMMENT ON TABLE doc_terms IS 'The search index: one row per term and document version (field 0: title and text, 1: footnotes), tf = occurrences; read by mentions() and search_documents().';
+COMMENT ON TABLE warehouse_meta IS 'Which lake snapshot this warehouse reflects, and when it was built and last updated.';
 
 CREATE OR REPLACE VIEW documents AS
-SELECT * EXCLUDE (version_rank) FROM document_versions
-WHERE version_rank = 1
-  AND doc_key NOT IN (SELECT doc_key FROM duplicates WHERE doc_key <> canonical_key);
+SELECT * EXCLUDE (version_rank, shown) FROM document_versions WHERE shown;
 COMMENT ON VIEW documents IS 'One row per canonical document (doc_key = volume_id/doc_id): of several versions of a key, reviewed TEI before TEI before page text, then the newest; members of a duplicate cluster are represented by its canonical document. Metadata from the head, source note and dateline; text = the body as plain text, footnotes out; withdrawn_run = the run that saw its source item removed upstream (NULL while current).';
+
+CREATE OR REPLACE VIEW parts AS
+SELECT * EXCLUDE (version_id) FROM part_rows
+WHERE version_id IN (SELECT version_id FROM document_versions WHERE shown);
+COMMENT ON VIEW parts IS 'The blocks of each canonical document in reading order (seq): heading, dateline, paragraph, item (label, path), quote, row, closer, signature, salute, postscript, attachment, figure; page as printed; attachment = enclosure number.';
+
+CREATE OR REPLACE VIEW footnotes AS
+SELECT * EXCLUDE (version_id) FROM footnote_rows
+WHERE version_id IN (SELECT version_id FROM document_versions WHERE shown);
+COMMENT ON VIEW footnotes IS 'Footnotes of each canonical document, keyed by note_id (xml:id); n as printed; part_seq = the part holding the marker.';
+
+CREATE OR REPLACE VIEW volumes AS
+SELECT v.* FROM volume_rows v LEFT JOIN lake_items i ON i.uri = v.source_uri
+QUALIFY row_number() OVER (PARTITION BY v.volume_id
+                           ORDER BY i.withdrawn_run IS NOT NULL, i.ingested_at DESC, v.source_uri) = 1;
+COMMENT ON VIEW volumes IS 'One row per FRUS volume (from its current, newest source item): titles, publication year, editors, document count, lineage.';
 
 CREATE OR REPLACE VIEW document_sources AS
 SELECT coalesce(x.canonical_key, v.doc_key) AS doc_key, v.doc_key AS source_doc_key, v.source_uri,
@@ -42,46 +45,55 @@ FROM document_versions v
 LEFT JOIN duplicates x ON x.doc_key = v.doc_key;
 COMMENT ON VIEW document_sources IS 'Every source version of each canonical document: the source item (source_uri), format, content hash and run; method = how it is linked: self (the version shown), version (another version of the same key: older, withdrawn, or from another source), exact, near or cross-source (a duplicate document folded into the canonical one, with its similarity).';
 
-CREATE OR REPLACE VIEW parts AS
-SELECT * FROM read_parquet({files:parts}, union_by_name := true);
-COMMENT ON VIEW parts IS 'The blocks of each document in reading order (seq): heading, dateline, paragraph, item (label, path), quote, row, closer, signature, salute, postscript, attachment, figure; page as printed; attachment = enclosure number.';
+-- Terms as the index stores them: lower case, runs of letters and digits.
+CREATE OR REPLACE MACRO frus_terms(s) AS
+    list_filter(string_split_regex(lower(coalesce(s, '')), '[^\pL\pN]+'), t -> t <> '');
 
-CREATE OR REPLACE VIEW footnotes AS
-SELECT * FROM read_parquet({files:footnotes}, union_by_name := true);
-COMMENT ON VIEW footnotes IS 'Footnotes keyed by note_id (xml:id); n as printed; part_seq = the part holding the marker.';
-
-CREATE OR REPLACE VIEW rejects AS
-SELECT * FROM read_parquet({files:rejects}, union_by_name := true);
-COMMENT ON VIEW rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
-
-CREATE OR REPLACE VIEW runs AS
-SELECT * FROM read_parquet({files:runs}, union_by_name := true);
-COMMENT ON VIEW runs IS 'One row per ingest run (including runs that found nothing to do, or were skipped because another run held the lake): counts of items and documents, status.';
-
--- mentions(phrase [, include_notes := true]): documents whose title or body contain the
--- phrase, case-insensitive, across line breaks and runs of white space; one row per document.
--- An empty phrase matches nothing.
 CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
     '(?i)' || array_to_string(
         list_transform(string_split_regex(trim(phrase), '\s+'), w -> regexp_escape(w)), '\s+');
 
+-- mentions(phrase [, include_notes := false]): documents whose title or body (or footnotes)
+-- contain the phrase, case-insensitive, across line breaks and runs of white space; one row
+-- per canonical document. The index gives the candidates (a phrase matches inside words, so
+-- its first term may end a longer term and its last may begin one): with one term, every
+-- document holding a term that contains it; with two, a term that starts with the second;
+-- with more, all the inner terms. The regular expression then decides. An empty phrase
+-- matches nothing.
 CREATE OR REPLACE MACRO mentions(phrase, include_notes := false) AS TABLE
-WITH rx AS (SELECT frus_phrase_regex(phrase) AS rx),
+WITH cand AS (
+    SELECT version_id FROM doc_terms
+    WHERE len(frus_terms(phrase)) = 1 AND contains(term, frus_terms(phrase)[1])
+      AND (field = 0 OR include_notes)
+    UNION
+    SELECT version_id FROM doc_terms
+    WHERE len(frus_terms(phrase)) = 2 AND term LIKE frus_terms(phrase)[2] || '%'
+      AND (field = 0 OR include_notes)
+    UNION
+    SELECT version_id FROM (
+        SELECT version_id, count(DISTINCT term) AS inner_terms FROM doc_terms
+        WHERE len(frus_terms(phrase)) > 2
+          AND term IN (SELECT unnest(list_distinct(frus_terms(phrase)[2:-2])))
+          AND (field = 0 OR include_notes)
+        GROUP BY version_id)
+    WHERE inner_terms = len(list_distinct(frus_terms(phrase)[2:-2]))
+),
 notes AS (
-    SELECT f.doc_key, count(*) AS note_hits
-    FROM footnotes f, rx
-    WHERE include_notes AND regexp_matches(f.text, rx.rx)
-    GROUP BY f.doc_key
+    SELECT f.version_id, count(*) AS note_hits
+    FROM footnote_rows f JOIN cand USING (version_id)
+    WHERE include_notes AND regexp_matches(f.text, frus_phrase_regex(phrase))
+    GROUP BY f.version_id
 ),
 hits AS (
     SELECT d.doc_key, d.volume_id, d.date_min, d.title, d.sender, d.recipient, d.text,
-           len(regexp_extract_all(coalesce(d.title, ''), rx.rx))
-             + len(regexp_extract_all(coalesce(d.text, ''), rx.rx)) AS hits,
-           regexp_extract(coalesce(d.text, ''), rx.rx) AS first_hit,
+           len(regexp_extract_all(coalesce(d.title, ''), frus_phrase_regex(phrase)))
+             + len(regexp_extract_all(coalesce(d.text, ''), frus_phrase_regex(phrase))) AS hits,
+           regexp_extract(coalesce(d.text, ''), frus_phrase_regex(phrase)) AS first_hit,
            coalesce(n.note_hits, 0) AS note_hits
-    FROM documents d CROSS JOIN rx LEFT JOIN notes n USING (doc_key)
-    WHERE trim(phrase) <> '' AND d.withdrawn_run IS NULL AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), rx.rx)
-       OR n.note_hits > 0)
+    FROM documents d JOIN cand USING (version_id) LEFT JOIN notes n USING (version_id)
+    WHERE trim(phrase) <> '' AND d.withdrawn_run IS NULL
+      AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), frus_phrase_regex(phrase))
+           OR n.note_hits > 0)
 )
 SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,
        CASE WHEN first_hit = '' THEN NULL ELSE
@@ -90,3 +102,38 @@ SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,
        END AS snippet
 FROM hits
 ORDER BY date_min NULLS LAST, doc_key;
+
+-- search_documents(query): canonical documents ranked by BM25 (k1 = 1.2, b = 0.75) over
+-- title and text, any query term counting (no stemming, no stop words); best first.
+CREATE OR REPLACE MACRO search_documents(query) AS TABLE
+WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown AND withdrawn_run IS NULL),
+stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
+postings AS (
+    SELECT p.term, p.version_id, p.tf, l.word_count FROM doc_terms p JOIN live l USING (version_id)
+    WHERE p.field = 0 AND p.term IN (SELECT unnest(list_distinct(frus_terms(query))))
+),
+df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
+scored AS (
+    SELECT p.version_id, count(*) AS terms_matched,
+           sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+               * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.word_count / s.avgdl))) AS score
+    FROM postings p JOIN df USING (term) CROSS JOIN stats s
+    GROUP BY p.version_id
+)
+SELECT d.doc_key, d.volume_id, d.date_min, d.title, d.sender, d.recipient,
+       round(s.score, 4) AS score, s.terms_matched, d.url
+FROM scored s JOIN documents d USING (version_id)
+ORDER BY s.score DESC, d.doc_key;
+
+-- search_parts(query): the parts of the 100 best documents (search_documents) that hold a
+-- query term; score = the document's BM25 times the part's term saturation, best first.
+CREATE OR REPLACE MACRO search_parts(query) AS TABLE
+WITH top AS (SELECT doc_key, score AS doc_score FROM search_documents(query) LIMIT 100),
+p AS (
+    SELECT p.doc_key, p.seq, p.kind, p.text, t.doc_score,
+           len(list_filter(frus_terms(p.text), w -> list_contains(frus_terms(query), w))) AS hits
+    FROM parts p JOIN top t USING (doc_key)
+)
+SELECT doc_key, seq, kind, round(doc_score * hits / (hits + 1.2), 4) AS score, text
+FROM p WHERE hits > 0
+ORDER BY score DESC, doc_key, seq;

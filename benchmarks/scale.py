@@ -1,0 +1,466 @@
+"""Scale benchmark: the pipeline on a corpus of N copies of the shared volumes, for several N.
+
+The scaled corpus is made by ``../shared/tools/scale_corpus.py`` (``<corpus>/../tools``): copy k
+of volume V is ``V-s<k>.xml`` (volume id ``V-s<k>``), its markup the original's and its words
+rotated so that copies are distinct documents; one copy in five keeps "Outer Mongolia" verbatim.
+19 volumes x 50 copies is about the size of the real series (~3 GB). A corpus already generated
+in the work dir is reused when it holds the expected files.
+
+For each size, in one run:
+
+- full ingest: ``.venv/bin/frus ingest --source CORPUS --data D`` into a fresh D: wall time, the
+  peak RSS of the largest single process (the ingest or any process it waited for), and the
+  per-phase times of its JSON run summary (key ``phases``, "n/a" when absent);
+- unchanged rerun (the same command): wall time, peak RSS, items unchanged/changed/new;
+- one volume changed: one ``<p>`` of one document of a mid-size volume (a copy of
+  frus1901China) gets " Amended." appended in place, then a rerun: wall time, its share of the
+  full run, peak RSS, items changed and documents updated; the file is restored afterwards
+  (bytes and mtime), so the corpus stays reusable;
+- ``SELECT doc_key FROM mentions('Outer Mongolia')`` on the warehouse (read-only, no extension
+  autoload): median of 5 warm runs, ms, and rows; beside it ``rg -l -i -U 'outer\\s+mongolia'``
+  on the corpus (median of 5 after a warm run, files listed) and the ratio rg/mentions; a check
+  that the volumes of the mentions rows (doc_key before '/') are as many as the files rg lists;
+- ``SELECT * FROM search_documents('Soviet troops Mongolia') LIMIT 10`` (BM25): median of 5
+  warm runs, ms ("n/a" if the warehouse has no such macro);
+- a bare lxml parse of the same files (secure parser): the baseline, and the full ingest as a
+  multiple of it;
+- sizes: corpus MB and files, lake (``du`` of D/lake) and warehouse MB.
+
+Peak RSS: ``ru_maxrss`` of RUSAGE_CHILDREN is a maximum over every child ever waited for, so each
+measured command runs under a small wrapper process that reports its own RUSAGE_CHILDREN: one
+figure per step. Wall times are the wrapper's, around the command alone.
+
+Usage::
+
+    .venv/bin/python benchmarks/scale.py --copies 1,10,50 [--work DIR] [--keep] [--json FILE]
+
+``--work`` (default /tmp/frus-bench-scale) holds the generated corpora (``corpus-N``) and the
+data roots (``data-N``, deleted after each size unless ``--keep``). Subprocesses run with
+Prefect's analytics off, ``PREFECT_HOME=<repo>/.prefect/bench`` and no ``PREFECT_API_URL``
+(Prefect's temporary local API).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_PY = REPO / ".venv" / "bin" / "python"
+FRUS = REPO / ".venv" / "bin" / "frus"
+PHRASE = "Outer Mongolia"
+RG_PATTERN = r"outer\s+mongolia"
+BM25_QUERY = "Soviet troops Mongolia"
+CHANGED_VOLUME = "frus1901China"
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+REPEAT = 5
+
+# Runs argv[2:], then writes its wall time, exit status and RUSAGE_CHILDREN peak RSS to argv[1].
+WRAPPER = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.call(sys.argv[2:])
+seconds = time.perf_counter() - t
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": rc, "seconds": seconds,
+               "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, f)
+sys.exit(rc)
+"""
+
+# A bare lxml parse of every *.xml of argv[1]; prints the parse time (interpreter start excluded).
+LXML_BASELINE = """
+import sys, time
+from pathlib import Path
+from lxml import etree
+files = sorted(Path(sys.argv[1]).glob("*.xml"))
+parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+t = time.perf_counter()
+for f in files:
+    etree.parse(str(f), parser)
+print(time.perf_counter() - t)
+"""
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def bench_env() -> dict:
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               PREFECT_HOME=str(REPO / ".prefect" / "bench"))
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def measured(cmd: list[str], env: dict) -> dict:
+    """Run ``cmd`` under the wrapper: rc, seconds, peak RSS MB (largest single process), output."""
+    with tempfile.NamedTemporaryFile(prefix="frus-scale-", suffix=".json", delete=False) as f:
+        report = Path(f.name)
+    try:
+        proc = subprocess.run([sys.executable, "-c", WRAPPER, str(report), *cmd],
+                              capture_output=True, text=True, env=env)
+        try:
+            r = json.loads(report.read_text())
+        except (OSError, ValueError):  # the wrapper itself failed
+            r = {"rc": proc.returncode or 1, "seconds": float("nan"), "maxrss_kb": 0}
+    finally:
+        report.unlink(missing_ok=True)
+    return {"rc": r["rc"], "seconds": r["seconds"], "peak_rss_mb": r["maxrss_kb"] / 1024,
+            "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def last_json_object(text: str) -> dict | None:
+    """The last JSON object of ``text`` that starts on a line of its own ('{' or '{...')."""
+    lines = text.splitlines(keepends=True)
+    decoder = json.JSONDecoder()
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].lstrip().startswith("{"):
+            continue
+        try:
+            obj, _ = decoder.raw_decode("".join(lines[i:]).lstrip())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def ingest(source: Path, data: Path, env: dict) -> dict:
+    r = measured([str(FRUS), "ingest", "--source", str(source), "--data", str(data)], env)
+    r["summary"] = last_json_object(r["stderr"]) or {}
+    return r
+
+
+def tail(text: str, n: int = 40) -> str:
+    return "\n".join("    " + line for line in text.splitlines()[-n:])
+
+
+def median_ms(fn, repeat: int = REPEAT) -> tuple[float, object]:
+    out = fn()  # warm
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), out
+
+
+def du_mb(path: Path) -> float | None:
+    """Disk usage of ``path`` (``du``), MB (10^6 bytes)."""
+    if not path.exists():
+        return None
+    out = subprocess.run(["du", "-s", "--block-size=1", str(path)], capture_output=True, text=True)
+    return int(out.stdout.split()[0]) / 1e6 if out.returncode == 0 else None
+
+
+def fmt(v, spec: str = ".2f", na: str = "n/a") -> str:
+    return na if v is None else format(v, spec)
+
+
+# -- the scaled corpus ----------------------------------------------------------------
+
+
+def expected_names(volumes: list[Path], copies: int) -> set[str]:
+    return {f"{v.stem}-s{k}.xml" for v in volumes for k in range(copies)}
+
+
+def scaled_corpus(tool: Path, volumes: list[Path], copies: int, work: Path) -> tuple[Path, float | None]:
+    """The corpus of ``copies`` copies under ``work`` (reused if complete) and its generation time."""
+    out = work / f"corpus-{copies}"
+    restore_amended(work, copies)
+    want = expected_names(volumes, copies)
+    if out.is_dir() and {p.name for p in out.glob("*.xml")} == want:
+        print(f"  corpus: reusing {out} ({len(want)} files)")
+        return out, None
+    tmp = work / f"corpus-{copies}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"  corpus: generating {len(want)} files in {out} …", flush=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, str(tool), "--out", str(tmp), "--copies", str(copies),
+                    *map(str, volumes)], check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    print(f"  corpus: generated in {seconds:.1f} s")
+    return out, seconds
+
+
+def backup_dir(work: Path, copies: int) -> Path:
+    return work / f"amend-backup-{copies}"
+
+
+def restore_amended(work: Path, copies: int) -> None:
+    """Put back a volume left amended by an interrupted run (bytes and mtime)."""
+    bdir = backup_dir(work, copies)
+    if not bdir.is_dir():
+        return
+    for saved in bdir.glob("*.xml"):
+        shutil.copy2(saved, work / f"corpus-{copies}" / saved.name)
+    shutil.rmtree(bdir)
+
+
+def pick_changed(corpus: Path, copies: int) -> Path:
+    """A copy of frus1901China (a mid-size volume), else the median-size file."""
+    f = corpus / f"{CHANGED_VOLUME}-s{copies // 2}.xml"
+    if f.exists():
+        return f
+    files = sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size)
+    return files[len(files) // 2]
+
+
+def amend(path: Path, work: Path, copies: int) -> None:
+    """Append " Amended." to the first paragraph of the first document, keeping a backup."""
+    from lxml import etree
+
+    src = path.read_bytes()
+    m = re.search(rb'<div\b[^>]*\btype="document"', src)
+    i = src.find(b"</p>", m.end()) if m else -1
+    if i < 0:
+        raise RuntimeError(f"{path.name}: no </p> after a <div type=\"document\"")
+    new = src[:i] + b" Amended." + src[i:]
+    etree.fromstring(new, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                          huge_tree=True))  # still well-formed
+    bdir = backup_dir(work, copies)
+    bdir.mkdir(exist_ok=True)
+    shutil.copy2(path, bdir / path.name)
+    path.write_bytes(new)
+
+
+# -- one size -------------------------------------------------------------------------
+
+
+def print_ingest(label: str, r: dict, full_seconds: float | None = None) -> None:
+    s = r["summary"]
+    line = f"  {label:14} {r['seconds']:8.2f} s   peak RSS {r['peak_rss_mb']:7.0f} MB"
+    if full_seconds:
+        line += f"   {100 * r['seconds'] / full_seconds:5.1f} % of full"
+    print(line)
+    if label == "full ingest":
+        print(f"  {'':14} status {s.get('status', 'n/a')}, documents_added {s.get('documents_added', 'n/a')}, "
+              f"items_new {s.get('items_new', 'n/a')}")
+        phases = s.get("phases")
+        if isinstance(phases, dict) and phases:
+            print(f"  {'':14} phases: " + ", ".join(f"{k} {v:.2f} s" if isinstance(v, (int, float))
+                                                      else f"{k} {v}" for k, v in phases.items()))
+        else:
+            print(f"  {'':14} phases: n/a")
+    else:
+        keys = (("items_unchanged", "items_changed", "items_new") if label == "unchanged"
+                else ("items_changed", "documents_updated", "items_unchanged"))
+        print(f"  {'':14} status {s.get('status', 'n/a')}, " + ", ".join(f"{k} {s.get(k, 'n/a')}" for k in keys))
+
+
+def queries(warehouse: Path, corpus: Path, res: dict) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True, config=DUCKDB_CONFIG)
+    try:
+        ms, rows = median_ms(lambda: con.execute(f"SELECT doc_key FROM mentions('{PHRASE}')").fetchall())
+        res["mentions_ms"], res["mentions_rows"] = ms, len(rows)
+        mention_vols = {r[0].split("/", 1)[0] for r in rows}
+        res["mentions_volumes"] = len(mention_vols)
+        print(f"  mentions       {ms:8.1f} ms  {len(rows)} rows in {len(mention_vols)} volumes "
+              f"(median of {REPEAT}, warm)")
+
+        rg = shutil.which("rg")
+        if rg:
+            cmd = [rg, "-l", "-i", "-U", RG_PATTERN, str(corpus)]
+            rg_ms, out = median_ms(lambda: subprocess.run(cmd, capture_output=True, text=True).stdout)
+            rg_vols = {Path(line).stem for line in out.splitlines() if line.strip()}
+            res["rg_ms"], res["rg_files"] = rg_ms, len(rg_vols)
+            res["rg_over_mentions"] = rg_ms / ms if ms else None
+            check = "OK" if len(rg_vols) == len(mention_vols) else "MISMATCH"
+            res["volumes_check"] = check
+            print(f"  rg -l -i -U    {rg_ms:8.1f} ms  {len(rg_vols)} files   rg/mentions "
+                  f"{fmt(res['rg_over_mentions'])}")
+            print(f"  volumes: mentions {len(mention_vols)} vs rg {len(rg_vols)}: {check}")
+            if check != "OK":
+                only_m, only_rg = sorted(mention_vols - rg_vols), sorted(rg_vols - mention_vols)
+                print(f"    only in mentions: {only_m[:10]}{' …' if len(only_m) > 10 else ''}")
+                print(f"    only in rg:       {only_rg[:10]}{' …' if len(only_rg) > 10 else ''}")
+        else:
+            print("  rg             not installed (ripgrep: `make setup` may add it): skipped")
+
+        try:  # search_* macros need the FTS extension: the pip package's copy, by path (offline)
+            import duckdb_extension_fts  # noqa: F401
+            import importlib.resources
+            ext = (Path(str(importlib.resources.files("duckdb_extension_fts"))) / "extensions"
+                   / f"v{duckdb.__version__}" / "fts.duckdb_extension")
+            con.execute(f"LOAD '{ext}'")
+        except Exception as exc:  # noqa: BLE001 - reported, the query below says n/a if it needs it
+            print(f"  (FTS extension not loaded: {exc})")
+        try:
+            ms, rows = median_ms(lambda: con.execute(
+                f"SELECT * FROM search_documents('{BM25_QUERY}') LIMIT 10").fetchall())
+            res["bm25_ms"], res["bm25_rows"] = ms, len(rows)
+            print(f"  bm25           {ms:8.1f} ms  {len(rows)} rows: search_documents('{BM25_QUERY}') LIMIT 10")
+        except duckdb.Error as exc:
+            res["bm25_ms"] = None
+            print(f"  bm25                n/a     search_documents: {str(exc).splitlines()[0]}")
+    finally:
+        con.close()
+
+
+def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict, keep: bool) -> dict:
+    print(f"\n== {copies} {'copy' if copies == 1 else 'copies'} ==")
+    res: dict = {"copies": copies}
+    corpus, gen = scaled_corpus(tool, volumes, copies, work)
+    files = sorted(corpus.glob("*.xml"))
+    res["files"] = len(files)
+    res["corpus_mb"] = sum(f.stat().st_size for f in files) / 1e6
+    res["generate_s"] = gen
+    print(f"  corpus: {res['files']} files, {res['corpus_mb']:.1f} MB")
+    data = work / f"data-{copies}"
+    shutil.rmtree(data, ignore_errors=True)
+    try:
+        return _measure(corpus, data, work, copies, env, res)
+    finally:
+        restore_amended(work, copies)
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
+        else:
+            print(f"  data kept in {data}")
+
+
+def _failed(label: str, r: dict, res: dict) -> dict:
+    res["error"] = f"{label}: exit {r['rc']}"
+    print(f"  {label} FAILED (exit {r['rc']}); stderr tail:\n{tail(r['stderr'])}")
+    return res
+
+
+def _measure(corpus: Path, data: Path, work: Path, copies: int, env: dict, res: dict) -> dict:
+    full = ingest(corpus, data, env)
+    if full["rc"]:
+        return _failed("full ingest", full, res)
+    s = full["summary"]
+    res.update(full_s=full["seconds"], full_peak_rss_mb=full["peak_rss_mb"],
+               documents=s.get("documents_added"), phases=s.get("phases"))
+    print_ingest("full ingest", full)
+
+    again = ingest(corpus, data, env)
+    if again["rc"]:
+        return _failed("unchanged rerun", again, res)
+    s = again["summary"]
+    res.update(unchanged_s=again["seconds"], unchanged_peak_rss_mb=again["peak_rss_mb"],
+               unchanged_items={k: s.get(k) for k in ("items_unchanged", "items_changed", "items_new")})
+    print_ingest("unchanged", again, full["seconds"])
+
+    changed = pick_changed(corpus, copies)
+    amend(changed, work, copies)
+    try:
+        one = ingest(corpus, data, env)
+    finally:
+        restore_amended(work, copies)
+    if one["rc"]:
+        return _failed("one-changed rerun", one, res)
+    s = one["summary"]
+    res.update(changed_file=changed.name, one_changed_s=one["seconds"],
+               one_changed_pct=100 * one["seconds"] / full["seconds"],
+               one_changed_peak_rss_mb=one["peak_rss_mb"],
+               one_changed_items={k: s.get(k) for k in ("items_changed", "documents_updated", "items_unchanged")})
+    print_ingest("one changed", one, full["seconds"])
+    print(f"  {'':14} changed: {changed.name} (restored)")
+
+    warehouse = data / "warehouse.duckdb"
+    if warehouse.exists():
+        queries(warehouse, corpus, res)
+    else:
+        print(f"  no warehouse at {warehouse}: queries skipped")
+
+    py = str(VENV_PY if VENV_PY.exists() else sys.executable)
+    lx = measured([py, "-c", LXML_BASELINE, str(corpus)], env)
+    if lx["rc"]:
+        print(f"  lxml baseline FAILED:\n{tail(lx['stderr'])}")
+    else:
+        res["lxml_s"] = float(lx["stdout"].strip().splitlines()[-1])
+        res["lxml_peak_rss_mb"] = lx["peak_rss_mb"]
+        res["full_over_lxml"] = full["seconds"] / res["lxml_s"]
+        print(f"  lxml parse     {res['lxml_s']:8.2f} s   peak RSS {lx['peak_rss_mb']:7.0f} MB   "
+              f"full ingest = {res['full_over_lxml']:.1f} x lxml")
+
+    res["lake_mb"], res["warehouse_mb"] = du_mb(data / "lake"), du_mb(warehouse)
+    print(f"  sizes          corpus {res['corpus_mb']:.1f} MB ({res['files']} files), lake "
+          f"{fmt(res['lake_mb'], '.1f')} MB, warehouse {fmt(res['warehouse_mb'], '.1f')} MB")
+    return res
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+COLUMNS = [  # header, key, format
+    ("copies", "copies", "d"), ("MB", "corpus_mb", ".0f"), ("docs", "documents", "d"),
+    ("full s", "full_s", ".1f"), ("peak MB", "full_peak_rss_mb", ".0f"),
+    ("unch s", "unchanged_s", ".1f"), ("1-chg s", "one_changed_s", ".1f"), ("(%)", "one_changed_pct", ".0f"),
+    ("ment ms", "mentions_ms", ".1f"), ("rg ms", "rg_ms", ".1f"), ("rg/ment", "rg_over_mentions", ".2f"),
+    ("bm25 ms", "bm25_ms", ".1f"), ("lxml s", "lxml_s", ".1f"), ("lake MB", "lake_mb", ".0f"),
+    ("wh MB", "warehouse_mb", ".0f"),
+]
+
+
+def summary_table(results: list[dict]) -> None:
+    print("\n== summary ==")
+    widths = [max(len(h), 8) for h, _, _ in COLUMNS]
+    print(" ".join(f"{h:>{w}}" for (h, _, _), w in zip(COLUMNS, widths)))
+    for r in results:
+        cells = []
+        for (_, key, spec), w in zip(COLUMNS, widths):
+            v = r.get(key)
+            cells.append(f"{'n/a' if v is None else format(v, spec):>{w}}")
+        print(" ".join(cells) + (f"   [{r['error']}]" if r.get("error") else ""))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--copies", "--sizes", default="1,10,50", help="comma-separated numbers of copies")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "frus-bench-scale",
+                    help="generated corpora and data roots (default: %(default)s)")
+    ap.add_argument("--corpus", type=Path,
+                    default=Path(os.environ.get("FRUS_CORPUS") or REPO.parent / "shared" / "corpus"),
+                    help="the shared corpus (default: $FRUS_CORPUS or ../shared/corpus)")
+    ap.add_argument("--keep", action="store_true", help="keep each size's data root")
+    ap.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args()
+
+    sizes = [int(x) for x in args.copies.split(",") if x.strip()]
+    corpus = args.corpus.resolve()
+    tool = corpus.parent / "tools" / "scale_corpus.py"
+    volumes = sorted((corpus / "frus" / "volumes").glob("*.xml"))
+    for what, ok in ((f"{FRUS} (run `make setup`)", FRUS.exists()), (str(tool), tool.exists()),
+                     (f"volumes in {corpus}/frus/volumes", bool(volumes))):
+        if not ok:
+            sys.exit(f"scale.py: missing {what}")
+    try:
+        import duckdb  # noqa: F401
+        import lxml  # noqa: F401
+    except ImportError as exc:
+        sys.exit(f"scale.py: {exc}: run with the project's venv (.venv/bin/python benchmarks/scale.py)")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    env = bench_env()
+    print(f"scale benchmark: {len(volumes)} volumes from {corpus}, copies {sizes}, work dir {work}, "
+          f"{os.cpu_count()} cores")
+    if not shutil.which("rg"):
+        print("note: rg (ripgrep) not found: the rg comparison is skipped")
+
+    results = []
+    for n in sizes:
+        try:
+            results.append(one_size(n, tool, volumes, work, env, args.keep))
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+            print(f"  size {n} FAILED: {exc}")
+            results.append({"copies": n, "error": str(exc)})
+    summary_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"results written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Incremental deduplication: a run's new documents matched against the stored ones.
+
+Each stored document version carries its content hash and MinHash LSH band keys, computed
+once when it was normalised (``tasks.dedupe.dedupe_keys``). A commit recomputes the links of
+the documents whose newest version the run changes (the *changed keys*) only:
+
+- exact: the same content hash (a join in DuckDB);
+- near: a shared (band, key) pair, verified on the two texts (only candidates' texts are read);
+- cross-source: page texts against TEI documents by file number, day or sender, else bands.
+
+Links of other documents are kept from the lake's ``links`` table; clusters are rebuilt from
+all links (they are few), with the same rules as :func:`tasks.dedupe.find_duplicates`, which
+gives the same clusters over the same documents. Memory follows the candidates, not the
+corpus: DuckDB does the joins under its memory limit.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tasks.dedupe import (DEFAULT_SHINGLE, DEFAULT_THRESHOLD, DedupeDoc, Links, _file_key,
+                          _name, add_link, band_keys, canonical_words, conflict, content_hash,
+                          match_cross_source, minhash, near_similarity, shingle_hashes, cluster)
+from tasks.lake import duck
+from tasks.lake.catalog import ALIAS, Lake, Staged
+from warehouse.schema import DUPLICATES, LINKS
+
+EMPTY_HASH = content_hash("")
+_META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
+BATCH = 2000  # candidate pairs verified per batch of texts read
+
+
+def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id: str,
+                threshold: float = DEFAULT_THRESHOLD) -> tuple[pa.Table, pa.Table]:
+    """Links and clusters of the state about to be committed.
+
+    Args:
+        lake: the lake (committed state).
+        changed: URIs of items whose rows this run replaces or withdraws.
+        staged: the new rows of the run's new and changed items.
+        run_id: stamped on new links and on every cluster row.
+
+    Returns:
+        The ``links`` and ``duplicates`` tables of the new state.
+    """
+    changed = sorted(set(changed))
+    with lake.connect(read_only=True) as con:
+        _pool(con, changed, [s.folder / "documents.parquet" for s in staged])
+        keys = {r[0] for r in con.execute(
+            f"SELECT doc_key FROM {ALIAS}.documents WHERE source_uri IN (SELECT uri FROM changed_uris) "
+            "UNION SELECT doc_key FROM staged_docs").fetchall()}
+        con.execute("CREATE TEMP TABLE changed_keys AS SELECT unnest(?::VARCHAR[]) AS doc_key", [sorted(keys)])
+        links: Links = {}
+        for a, b, method, sim in con.execute(
+                f"SELECT doc_a, doc_b, method, similarity FROM {ALIAS}.links "
+                "WHERE doc_a NOT IN (SELECT doc_key FROM changed_keys) "
+                "AND doc_b NOT IN (SELECT doc_key FROM changed_keys) "
+                "AND doc_a IN (SELECT doc_key FROM heads) AND doc_b IN (SELECT doc_key FROM heads)").fetchall():
+            links[(a, b)] = (method, sim)
+        old = set(links)
+        if keys:
+            _exact(con, links)
+            _near(con, links, threshold)
+            _cross_source(con, links, threshold)
+        docs = _docs(con, {k for pair in links for k in pair})
+    rows = cluster(docs, links)
+    link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
+                  "run_id": None if (a, b) in old else run_id} for (a, b), (m, s) in sorted(links.items())]
+    return (pa.Table.from_pylist(link_rows, LINKS),
+            pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES))
+
+
+def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged_files: list[Path]) -> None:
+    """``heads``: the newest current version of every document key, as of the new state."""
+    con.execute("CREATE TEMP TABLE changed_uris AS SELECT unnest(?::VARCHAR[]) AS uri", [changed])
+    columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, lsh_bands, source_uri"
+    # (a view takes no parameters: the staged files are a literal list)
+    files = "[" + ", ".join(duck.sql_str(p) for p in staged_files) + "]"
+    source = f"read_parquet({files})" if staged_files else f"{ALIAS}.documents WHERE false"
+    con.execute(f"CREATE TEMP VIEW staged_docs AS SELECT {columns}, text, now()::TIMESTAMPTZ AS ingested "
+                f"FROM {source}")
+    con.execute(f"""
+        CREATE TEMP TABLE heads AS
+        WITH pool AS (
+            SELECT {', '.join('d.' + c.strip() for c in columns.split(','))}, i.ingested_at::TIMESTAMPTZ AS ingested
+            FROM {ALIAS}.documents d JOIN {ALIAS}.items i ON i.uri = d.source_uri
+            WHERE i.withdrawn_run IS NULL AND d.source_uri NOT IN (SELECT uri FROM changed_uris)
+            UNION ALL BY NAME SELECT * EXCLUDE (text) FROM staged_docs)
+        SELECT * EXCLUDE (ingested), epoch_us(ingested) AS rank FROM pool
+        QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
+
+
+def _docs(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, DedupeDoc]:
+    """DedupeDoc (no text) of the heads of ``keys``."""
+    rows = con.execute(f"SELECT {_META} FROM heads WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))",
+                       [sorted(keys)]).fetchall()
+    return {r[0]: DedupeDoc(r[0], r[1], bool(r[1] == "tei" and r[2]), "", r[3], r[4], r[5], r[7], r[6])
+            for r in rows}
+
+
+def _texts(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
+    """The texts of the heads of ``keys`` (from the lake, or the run's staged rows)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE want AS SELECT h.doc_key, h.source_uri FROM heads h "
+                "WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [sorted(keys)])
+    rows = con.execute(f"""
+        SELECT d.doc_key, d.text FROM {ALIAS}.documents d JOIN want w USING (doc_key, source_uri)
+        WHERE d.doc_key IN (SELECT doc_key FROM want)
+        UNION ALL
+        SELECT s.doc_key, s.text FROM staged_docs s JOIN want w USING (doc_key, source_uri)""").fetchall()
+    return {k: t or "" for k, t in rows}
+
+
+def _exact(con: duckdb.DuckDBPyConnection, links: Links) -> None:
+    pairs = con.execute("""
+        SELECT a.doc_key, b.doc_key FROM heads a JOIN heads b
+          ON a.content_hash = b.content_hash AND a.doc_key < b.doc_key
+        WHERE a.content_hash <> ? AND (a.doc_key IN (SELECT doc_key FROM changed_keys)
+                                       OR b.doc_key IN (SELECT doc_key FROM changed_keys))""",
+                        [EMPTY_HASH]).fetchall()
+    docs = _docs(con, {k for p in pairs for k in p})
+    for a, b in pairs:
+        if not conflict(docs[a], docs[b]):
+            add_link(links, a, b, "exact", 1.0)
+
+
+def _near(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> None:
+    pairs = con.execute("""
+        WITH bands AS (SELECT doc_key, content_hash, unnest(lsh_bands) AS key,
+                              generate_subscripts(lsh_bands, 1) AS band FROM heads),
+             mine AS (SELECT * FROM bands WHERE doc_key IN (SELECT doc_key FROM changed_keys))
+        SELECT DISTINCT least(m.doc_key, o.doc_key) AS a, greatest(m.doc_key, o.doc_key) AS b
+        FROM mine m JOIN bands o USING (band, key)
+        WHERE m.doc_key <> o.doc_key AND m.content_hash <> o.content_hash
+        ORDER BY a, b""").fetchall()
+    for start in range(0, len(pairs), BATCH):
+        batch = pairs[start:start + BATCH]
+        keys = {k for p in batch for k in p}
+        texts, docs = _texts(con, keys), _docs(con, keys)
+        words = {k: canonical_words(t) for k, t in texts.items()}
+        sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
+        for a, b in batch:
+            sim = near_similarity(words[a], words[b], sh[a], sh[b], threshold)
+            if sim >= threshold and not conflict(docs[a], docs[b]):
+                add_link(links, a, b, "near", sim)
+
+
+def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> None:
+    """Page texts without URL (``hsg-text/…``) to their TEI documents: every changed page
+    against all TEI documents, every other page against the changed TEI documents."""
+    pages = con.execute("SELECT doc_key, doc_key IN (SELECT doc_key FROM changed_keys) FROM heads "
+                        "WHERE doc_key LIKE 'hsg-text/%'").fetchall()
+    if not pages:
+        return
+    page_docs = _docs(con, {p for p, _ in pages})
+    texts = _texts(con, set(page_docs))
+    for key, is_changed in pages:
+        p = _with_text(page_docs[key], texts.get(key, ""))
+        scope = "" if is_changed else "AND doc_key IN (SELECT doc_key FROM changed_keys)"
+        conds, params = [], []
+        if p.file_number:
+            conds.append("replace(lower(file_number), ' ', '') = ?")
+            params.append(_file_key(p.file_number).replace("\t", "").replace("\n", ""))
+        if p.date_min:
+            conds.append("date_min::DATE = ?::DATE")
+            params.append(p.date_min.date())
+        if (n := _name(p.sender)):
+            conds.append("strip_accents(lower(sender)) LIKE ?")
+            params.append(f"%{n.split()[-1]}%")
+        cands: set[str] = set()
+        if conds:
+            cands = {r[0] for r in con.execute(
+                f"SELECT doc_key FROM heads WHERE format = 'tei' {scope} AND ({' OR '.join(conds)})",
+                params).fetchall()}
+        if not cands:  # no key, or none matched: the LSH bands of the page (short ones too)
+            words = canonical_words(p.text)
+            bands = band_keys(minhash(shingle_hashes(words)).hashvalues)
+            cands = {r[0] for r in con.execute(
+                f"""WITH b AS (SELECT doc_key, unnest(lsh_bands) AS key, generate_subscripts(lsh_bands, 1) AS band
+                              FROM heads WHERE format = 'tei' {scope})
+                    SELECT DISTINCT doc_key FROM b JOIN (SELECT unnest(?::BIGINT[]) AS key,
+                                                         generate_subscripts(?::BIGINT[], 1) AS band) q
+                    USING (band, key)""", [bands, bands]).fetchall()}
+        if not cands:
+            continue
+        tdocs, ttexts = _docs(con, cands), _texts(con, cands)
+        teis = [_with_text(tdocs[k], ttexts.get(k, "")) for k in sorted(cands)]
+        for m in match_cross_source([p], teis, threshold):
+            add_link(links, m.page_key, m.tei_key, "cross-source", max(m.jaccard, m.containment))
+
+
+def _with_text(d: DedupeDoc, text: str) -> DedupeDoc:
+    return DedupeDoc(d.doc_key, d.format, d.reviewed, text, d.file_number, d.date_min, d.sender, d.rank,
+                     d.recipient)
+

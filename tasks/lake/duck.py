@@ -1,0 +1,63 @@
+"""DuckDB connections with extensions loaded by path from their pip packages (offline).
+
+Autoinstall and autoload are off: an extension is loaded from ``duckdb-extension-<name>``
+only, never downloaded. The sqlite and postgres extensions load only under their internal
+names (``sqlite_scanner``, ``postgres_scanner``), so they are linked under those names in a
+link beside the package's file (once, atomically).
+"""
+from __future__ import annotations
+
+import importlib.resources
+import os
+from pathlib import Path
+
+import duckdb
+
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# package module, file in the package, the name DuckDB loads it under
+_EXTENSIONS = {
+    "ducklake": ("duckdb_extension_ducklake", "ducklake", "ducklake"),
+    "sqlite": ("duckdb_extension_sqlite", "sqlite", "sqlite_scanner"),
+    "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
+}
+MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "1GB")  # peak RSS follows the largest volume
+
+
+def extension_path(name: str) -> Path:
+    """The file of extension ``name`` for this duckdb, under the name DuckDB expects."""
+    module, stem, load_as = _EXTENSIONS[name]
+    root = Path(str(importlib.resources.files(module)))
+    path = root / "extensions" / f"v{duckdb.__version__}" / f"{stem}.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(f"DuckDB extension {name} not found at {path}: "
+                           f"pip install duckdb-extension-{name}=={duckdb.__version__}")
+    if stem == load_as:
+        return path
+    target = path.with_name(f"{load_as}.duckdb_extension")
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        os.symlink(path.name, tmp)
+        os.replace(tmp, target)  # atomic: parallel processes never see half a link
+    return target
+
+
+def load(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    for name in names:
+        con.execute("LOAD '" + str(extension_path(name)).replace("'", "''") + "'")
+
+
+def connect(path: Path | str = ":memory:", read_only: bool = False,
+            memory_limit: str | None = MEMORY_LIMIT, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection: autoinstall off, a memory limit, no extension loaded yet."""
+    config = dict(CONFIG)
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
+    return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+def sql_str(value: str) -> str:
+    """``value`` as a SQL string literal (for statements that take no parameters: ATTACH, LOAD)."""
+    return "'" + str(value).replace("'", "''") + "'"
