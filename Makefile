@@ -36,14 +36,14 @@ system:
 
 setup: system $(VENV)/.installed
 
-run: setup
+run: $(VENV)/.installed
 	$(VENV)/bin/frus ingest --source $(SOURCE) --mirror $(CORPUS) --data $(DATA) $(if $(VOLUMES),--volumes $(VOLUMES))
 	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
 
 test: setup
 	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q
 
-bench: setup
+bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/ingest.py
 
 clean:

@@ -8,8 +8,8 @@ Each phase runs in a fresh subprocess so its peak memory (max RSS) is its own:
 - ``flow``: the Prefect ``ingest`` flow into an empty data root (full run), then the same flow
   again on the unchanged source (nothing to parse or write), in one process so both pay the
   same Prefect start-up once;
-- ``dask``: the same full run with ``workers=2``: volumes normalised by two processes of a
-  local Dask cluster (prefect-dask), its start-up included; peak MB is the flow process's,
+- ``processes``: the same full run with ``workers=2``: volumes normalised by two worker
+  processes (Prefect's process pool), their start-up included; peak MB is the flow process's,
   the largest child process's (a Dask worker, or Prefect's temporary API) below the table;
 - ``git``: the flow on a ``git+file://`` clone of the corpus: a full run, an unchanged run, then
   one commit that changes one volume and a third run (which parses that volume alone); the
@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PHASES = ["lxml", "normalise", "store", "flow", "dask", "git"]
+PHASES = ["lxml", "normalise", "store", "flow", "processes", "git"]
 RUN_COLUMNS = ("run_id, status, items_seen, items_new, items_changed, items_unchanged, items_removed, "
                "documents_added, documents_updated, documents_withdrawn")
 
@@ -59,37 +59,45 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
         for f in files:
             docs += len(parse_volume(f).documents)
     elif phase == "store":
-        from tasks.records import Lineage
+        from tasks.lake import staging
+        from tasks.lake.catalog import Lake, Staged
+        from tasks.lake.dedupe import deduplicate
+        from tasks.normalise import normalise_item
+        from tasks.records import ItemEntry, Lineage, utcnow
         from tasks.sources import open_source
-        from tasks.store import ItemEntry, Lake
-        from tasks.tei import parse_volume
         from warehouse import db
 
         lake = Lake(data)
-        entries = {}
+        staged = []
         with open_source(str(corpus / "frus"), data) as src:
             for item in src.scan():
                 fetched = src.fetch(item)
-                parsed = parse_volume(fetched.path, item.uri)
-                files_ = lake.write_volume(parsed, Lineage(item.uri, fetched.sha256, "bench"))
-                entries[item.uri] = ItemEntry(item.uri, parsed.volume.volume_id, fetched.sha256, item.version,
-                                              "bench", "bench", "", len(parsed.documents), files_)
+                parsed = normalise_item(fetched)
+                folder = staging.stage_volume(data, parsed.volume, parsed.documents, parsed.rejects,
+                                              Lineage(item.uri, fetched.sha256, "bench"), parsed.is_volume)
+                staged.append(Staged(ItemEntry(item.uri, parsed.volume.volume_id, fetched.sha256, item.version,
+                                               "bench", "bench", utcnow().isoformat(), len(parsed.documents)),
+                                     folder))
                 docs += len(parsed.documents)
-        lake.commit(lake.manifest(), entries, "bench")
+        lake.ensure()
+        links, dups = deduplicate(lake, {s.entry.uri for s in staged}, staged, "bench")
+        lake.commit({"run_id": "bench", "source": "bench", "started_at": utcnow(), "status": "completed"},
+                    staged, links=links, duplicates=dups)
+        lake.export_runs()
         t_lake = time.perf_counter() - t0
         db.refresh(data, force=True)
         return {"seconds": time.perf_counter() - t0, "lake_seconds": t_lake, "documents": docs}
     elif phase == "flow":
         from flows.ingest import ingest
 
-        full = ingest(source=str(corpus / "frus"), data_dir=str(data))
+        full = ingest(source=str(corpus / "frus"), data_dir=str(data), workers=1)
         t1 = time.perf_counter()
-        again = ingest(source=str(corpus / "frus"), data_dir=str(data))
+        again = ingest(source=str(corpus / "frus"), data_dir=str(data), workers=1)
         t2 = time.perf_counter()
         return {"seconds": t1 - t0, "documents": full["documents_added"], "again_seconds": t2 - t1,
                 "again_unchanged": again["items_unchanged"], "again_parsed": again["items_new"]
                 + again["items_changed"]}
-    elif phase == "dask":
+    elif phase == "processes":
         from flows.ingest import ingest
 
         full = ingest(source=str(corpus / "frus"), data_dir=str(data), workers=2)
@@ -178,16 +186,16 @@ def main() -> None:
         print(f"{phase:12} {s:8.2f} {docs:6d} {docs / s if docs else 0:8.0f} {mb / s:7.2f} "
               f"{r['max_rss_mb']:8.0f} {ratio}")
     if "store" in results:
-        print(f"store: lake written in {results['store']['lake_seconds']:.2f} s, warehouse (views + FTS) "
+        print(f"store: lake written in {results['store']['lake_seconds']:.2f} s, warehouse (tables + index) "
               f"in {results['store']['seconds'] - results['store']['lake_seconds']:.2f} s")
     if "flow" in results:
         r = results["flow"]
         print(f"folder source, unchanged re-run: {r['again_seconds']:.2f} s vs full run {r['seconds']:.2f} s "
               f"({r['again_unchanged']} items unchanged, {r['again_parsed']} parsed)")
-    if "dask" in results and "flow" in results:
-        print(f"flow on 2 Dask workers: {results['dask']['seconds']:.2f} s vs in-process "
+    if "processes" in results and "flow" in results:
+        print(f"flow on 2 worker processes: {results['processes']['seconds']:.2f} s vs in-process "
               f"{results['flow']['seconds']:.2f} s on this machine ({os.cpu_count()} cores); largest child "
-              f"process (a Dask worker or Prefect's temporary API) {results['dask']['max_child_rss_mb']:.0f} MB")
+              f"process (a worker or Prefect's temporary API) {results['processes']['max_child_rss_mb']:.0f} MB")
     if "git" in results:
         t = results["git"]["times"]
         print(f"git source: full run {t['full']:.2f} s, unchanged run {t['unchanged']:.2f} s, "

@@ -288,14 +288,6 @@ def queries(warehouse: Path, corpus: Path, res: dict) -> None:
         else:
             print("  rg             not installed (ripgrep: `make setup` may add it): skipped")
 
-        try:  # search_* macros need the FTS extension: the pip package's copy, by path (offline)
-            import duckdb_extension_fts  # noqa: F401
-            import importlib.resources
-            ext = (Path(str(importlib.resources.files("duckdb_extension_fts"))) / "extensions"
-                   / f"v{duckdb.__version__}" / "fts.duckdb_extension")
-            con.execute(f"LOAD '{ext}'")
-        except Exception as exc:  # noqa: BLE001 - reported, the query below says n/a if it needs it
-            print(f"  (FTS extension not loaded: {exc})")
         try:
             ms, rows = median_ms(lambda: con.execute(
                 f"SELECT * FROM search_documents('{BM25_QUERY}') LIMIT 10").fetchall())

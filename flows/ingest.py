@@ -22,7 +22,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from tasks.lake import staging  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
 from tasks.lake.dedupe import deduplicate as dedupe_links  # noqa: E402
-from tasks.normalise import normalise_item  # noqa: E402
+from tasks.normalise import NormaliseError, normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, RunReport, utcnow  # noqa: E402
 from tasks.sources import (  # noqa: E402
     FetchedItem, FetchError, Source, SourceItem, open_source, selected)
@@ -61,7 +61,13 @@ def fetch(source: Source, item: SourceItem) -> FetchedItem:
 def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str, source: str | None) -> Staged:
     """Parse one item and stage its rows for the commit (in a worker process)."""
     lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
-    parsed = normalise_item(fetched)
+    reason = None
+    try:
+        parsed = normalise_item(fetched)
+    except Exception as exc:
+        reason = str(exc)
+    if reason is not None:  # raised outside the except: no unpicklable lxml error as context
+        raise NormaliseError(reason)
     folder = staging.stage_volume(data_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
                                   parsed.is_volume)
     entry = ItemEntry(
@@ -155,12 +161,14 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
                 report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
                 report.finished_at = utcnow()
                 lake.record_run(report.row())
+                lake.export_runs()
                 log.error("run %s failed: %s", report.run_id, report.message)
                 raise
     except LakeBusy as exc:
         log.warning("skipped: %s (runs never overlap)", exc)
         now = utcnow()
         lake.record_run(RunReport(new_run_id(), source, now, now, "skipped", message=str(exc)).row())
+        lake.export_runs()
         return {"status": "skipped", "reason": str(exc)}
 
 
@@ -287,6 +295,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     else:
         report.finished_at = utcnow()
         snapshot = lake.record_run(report.row())
+    lake.export_runs()
     with _phase(report, "warehouse"):
         refresh_warehouse(lake.data_root)
     if staged or updated:

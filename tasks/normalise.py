@@ -13,6 +13,11 @@ class UnsupportedItem(Exception):
     """An item of a kind no normaliser reads."""
 
 
+class NormaliseError(Exception):
+    """An item could not be normalised; the message names the item and the reason. Plain,
+    so it crosses process boundaries (lxml's errors do not pickle)."""
+
+
 def normalise_item(fetched: FetchedItem) -> ParsedVolume:
     """Parse a landed item into records; errors name the item's URI and the reason."""
     kind = fetched.item.kind

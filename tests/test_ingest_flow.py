@@ -15,7 +15,7 @@ import pytest
 
 from flows import cli
 from flows.ingest import ingest
-from tasks.store import Lake
+from tasks.lake.catalog import Lake
 from warehouse import db
 
 SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
@@ -77,11 +77,13 @@ def test_mentions_spans_white_space_and_notes(corpus_data: Path):
 
 
 def test_lake_layout_and_lineage(corpus_data: Path):
-    lake = Lake(corpus_data)
-    files = lake.paths("documents")
-    assert len(files) == 21
+    with Lake(corpus_data).connect(read_only=True) as con:
+        files = [Path(r[0]) for r in con.execute(
+            "SELECT data_file FROM ducklake_list_files('lake', 'documents')").fetchall()]
+        assert con.execute("SELECT count(DISTINCT source_uri) FROM lake.documents").fetchone()[0] == 21
+    assert len(files) == 19  # one per volume; the two one-document excerpts are inlined in the catalog
     for f in files:
-        assert f.parent.name.startswith("volume_id=")
+        assert f.is_relative_to(corpus_data / "lake" / "data") and f.parent.name.startswith("volume_id=")
         meta = pq.ParquetFile(f).metadata
         assert meta.row_group(0).column(0).compression == "ZSTD"
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
@@ -111,12 +113,12 @@ def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
     data = tmp_path / "data"
     first = ingest(source=str(src), data_dir=str(data))
     assert first["items_new"] == 2 and first["documents_added"] == 138 + 23
-    before, manifest = _snapshot(data), Lake(data).manifest()
+    before, snapshot = _snapshot(data), Lake(data).state().data_snapshot
     mtime = db.warehouse_path(data).stat().st_mtime_ns
     second = ingest(source=str(src), data_dir=str(data))
     assert second["items_unchanged"] == 2 and second["items_new"] == 0
     assert _snapshot(data) == before
-    assert Lake(data).manifest().version == manifest.version  # nothing committed
+    assert Lake(data).state().data_snapshot == snapshot  # nothing committed but the run's row
     assert db.warehouse_path(data).stat().st_mtime_ns == mtime  # index not rebuilt
     # a touched but identical file is hashed, found equal, and still changes no row
     os.utime(src / SMALL[0], ns=(time.time_ns(), time.time_ns()))
@@ -142,19 +144,18 @@ def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
     first = failed_rejects()
     assert first == [("broken.xml", summary["run_id"]), ("junk.xml", summary["run_id"])]
     # Failing the same way again adds no row and commits nothing.
-    version = Lake(data).manifest().version
+    snapshot = Lake(data).state().data_snapshot
     again = ingest(source=str(src), data_dir=str(data))
     assert again["items_failed"] == 2 and again["status"] == "partial"
-    assert failed_rejects() == first and Lake(data).manifest().version == version
+    assert failed_rejects() == first and Lake(data).state().data_snapshot == snapshot
     # Mended, or gone from the source: its reject goes too.
     shutil.copy2(volumes_dir / SMALL[1], src / "broken.xml")
     (src / "junk.xml").unlink()
     third = ingest(source=str(src), data_dir=str(data))
     assert (third["status"], third["items_failed"], third["items_new"]) == ("completed", 0, 1)
     assert failed_rejects() == []
-    # Rejects are partitioned by volume like every table (readable as a hive dataset).
-    assert len(duckdb.sql("SELECT * FROM read_parquet(?, hive_partitioning := true)", params=[
-        str(data / "lake" / "rejects" / "*" / "*.parquet")]).fetchall()) == 2  # Nicaragua's own
+    with Lake(data).connect(read_only=True) as con:  # Nicaragua's own rejects stay in the lake
+        assert con.execute("SELECT count(*) FROM lake.rejects").fetchone()[0] == 2
 
 
 def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
@@ -199,8 +200,8 @@ def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
     assert cli.main(["sql", "DROP VIEW documents", "--data", str(corpus_data)]) == 1
     assert "read-only" in capsys.readouterr().err.lower()
     # nothing written anywhere: no COPY, ATTACH, EXPORT, SET; one statement at a time
-    manifest = (corpus_data / "lake" / "_manifest.json").read_bytes()
-    target = corpus_data / "lake" / "_manifest.json"
+    target = corpus_data / "lake" / "catalog.json"
+    manifest = target.read_bytes()
     for sql, error in [(f"COPY (SELECT 1) TO '{target}' (FORMAT csv)", "COPY statements are refused"),
                        (f"ATTACH '{corpus_data / 'other.duckdb'}' AS o", "ATTACH statements are refused"),
                        (f"EXPORT DATABASE '{corpus_data / 'export'}'", "EXPORT statements are refused"),
@@ -214,7 +215,7 @@ def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
         db.connect(db.warehouse_path(corpus_data), read_only=True).execute("CREATE TABLE x(i INT)")
 
 
-def test_frus_shell_is_read_only_with_full_text_search(corpus_data: Path):
+def test_frus_shell_is_read_only_with_ranked_search(corpus_data: Path):
     out = subprocess.run(
         [sys.executable, "-m", "flows.cli", "shell", "--data", str(corpus_data)],
         input="SELECT DISTINCT doc_key FROM search_parts('Mongolia') ORDER BY ALL;\n"
@@ -263,18 +264,25 @@ def _rows_without_run(data: Path) -> dict[str, list]:
     return out
 
 
-def test_dask_workers_store_the_same_lake(tmp_path: Path, volumes_dir: Path):
-    """Two worker processes on a local Dask cluster store what one in-process worker does;
-    a volume that fails in a worker fails alone, with its reason."""
+def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_dir: Path):
+    """Two worker processes (Prefect's process pool) and a Dask cluster store what one
+    in-process worker does; a volume that fails in a worker fails alone, with its reason."""
+    from distributed import LocalCluster
+    from prefect.settings import get_current_settings
+
     src = _copy(volumes_dir, [*SMALL, "frus1872p2v4.xml"], tmp_path / "src")
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
-    one = ingest(source=str(src), data_dir=str(tmp_path / "one"))
+    one = ingest(source=str(src), data_dir=str(tmp_path / "one"), workers=1)
     two = ingest(source=str(src), data_dir=str(tmp_path / "two"), workers=2)
-    for summary in (one, two):
+    with LocalCluster(n_workers=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      env={"PREFECT_API_URL": str(get_current_settings().api.url)}) as cluster:
+        dask = ingest(source=str(src), data_dir=str(tmp_path / "dask"), dask_address=cluster.scheduler_address)
+    for summary in (one, two, dask):
         assert (summary["status"], summary["items_new"], summary["items_failed"]) == ("partial", 3, 1)
         assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
-    assert two["documents_added"] == one["documents_added"] == 138 + 23 + 34
+    assert two["documents_added"] == one["documents_added"] == dask["documents_added"] == 138 + 23 + 34
     assert _rows_without_run(tmp_path / "two") == _rows_without_run(tmp_path / "one")
+    assert _rows_without_run(tmp_path / "dask") == _rows_without_run(tmp_path / "one")
 
 
 def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path):

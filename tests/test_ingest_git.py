@@ -1,7 +1,7 @@
 """The ingest flow on a git source (git+file://): incremental runs as upstream commits move on.
 
 A real repository is built in tmp_path from small corpus volumes; each run is checked
-through the warehouse (the ``runs`` view, ``documents``, ``mentions()``) and the lake manifest.
+through the warehouse (the ``runs`` view, ``documents``, ``mentions()``) and the lake's state.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from flows.ingest import ingest
 from tasks.sources import FetchError
-from tasks.store import Lake
+from tasks.lake.catalog import Lake
 from warehouse import db
 
 MODIFIED, DELETED, KEPT, ADDED = "frus1894Nicaragua", "frus1872p2v4", "frus1873p2v3", "frus1861"
@@ -61,8 +61,8 @@ def _run_row(data: Path, run_id: str) -> dict:
 
 
 def _lake_files(data: Path) -> set[Path]:
-    """The lake's data files (run rows under lake/runs/ are not data)."""
-    return {p for p in (data / "lake").rglob("*.parquet") if p.parent.name != "runs"}
+    """The lake's data files (the runs export is not data)."""
+    return set((data / "lake" / "data").rglob("*.parquet"))
 
 
 def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path, volumes_dir: Path):
@@ -125,13 +125,13 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
         (first["run_id"],)]
 
     # Run 3, no new commit: nothing fetched or parsed, nothing committed; only its runs row.
-    manifest, files = Lake(data).manifest(), _lake_files(data)
+    snapshot, files = Lake(data).state().data_snapshot, _lake_files(data)
     third = ingest(source=source, data_dir=str(data))
     assert third["status"] == "completed", third
     assert (third["items_seen"], third["items_unchanged"]) == (3, 3), third
     assert third["items_new"] == third["items_changed"] == third["items_removed"] == 0
     assert third["documents_added"] == third["documents_updated"] == third["documents_withdrawn"] == 0
-    assert Lake(data).manifest().version == manifest.version == third["manifest_version"]
+    assert Lake(data).state().data_snapshot == snapshot
     assert _lake_files(data) == files
     assert [r for (r,) in _query(data, "SELECT run_id FROM runs ORDER BY started_at")] == [
         first["run_id"], second["run_id"], third["run_id"]]
@@ -179,12 +179,10 @@ def test_unreachable_source_without_mirror_fails_on_record(tmp_path: Path):
               _runs_files(data, "SELECT status, source, items_seen, message")]
     assert (run["status"], run["source"], run["items_seen"]) == ("failed", source, 0)
     assert run["message"].startswith("FetchError: ") and "git clone failed" in run["message"], run
-    assert Lake(data).manifest().version == 0  # nothing committed
+    assert Lake(data).state().items == {}  # nothing committed but the run's row
 
 
 def _runs_files(data: Path, select: str) -> list[tuple]:
-    """Rows of the run files themselves (a failed first run leaves no warehouse)."""
-    import duckdb
-
-    glob = str(data / "lake" / "runs" / "*.parquet")
-    return duckdb.sql(f"{select} FROM read_parquet(?, union_by_name := true)", params=[glob]).fetchall()
+    """Rows of the lake's runs table itself (a failed first run leaves no warehouse)."""
+    with Lake(data).connect(read_only=True) as con:
+        return con.execute(f"{select} FROM lake.runs").fetchall()

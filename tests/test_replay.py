@@ -1,7 +1,6 @@
 """`frus ingest --replay`: re-normalise from the landing zone without fetching."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +8,7 @@ from flows import cli
 from flows.ingest import ingest
 from tasks.landing import raw_path
 from tasks.records import PARSER_VERSION
-from tasks.store import MANIFEST, Lake
+from tasks.lake.catalog import Lake
 from warehouse import db
 
 VOLUMES = ["frus1873p2v3.xml", "frus1894Nicaragua.xml"]
@@ -17,11 +16,8 @@ VOLUMES = ["frus1873p2v3.xml", "frus1894Nicaragua.xml"]
 
 def _age_parser(data: Path, version: str = "0.0.1") -> None:
     """Make the lake look written by an older parser (what a parser upgrade leaves behind)."""
-    path = Lake(data).root / MANIFEST
-    manifest = json.loads(path.read_text())
-    for entry in manifest["items"].values():
-        entry["parser_version"] = version
-    path.write_text(json.dumps(manifest))
+    with Lake(data).connect() as con:
+        con.execute("UPDATE lake.items SET parser_version = ?", [version])
 
 
 def test_replay_renormalises_from_raw_without_the_source(tmp_path: Path, volumes_dir: Path, capsys):
@@ -38,7 +34,7 @@ def test_replay_renormalises_from_raw_without_the_source(tmp_path: Path, volumes
     _age_parser(data)
     assert cli.main(["ingest", "--replay", "--data", str(data)]) == 0
     capsys.readouterr()
-    entries = Lake(data).manifest().items.values()
+    entries = Lake(data).state().items.values()
     assert {e.parser_version for e in entries} == {PARSER_VERSION}
     assert {e.source for e in entries} == {str(src)}  # replay keeps where items came from
     with db.connect(db.warehouse_path(data), read_only=True) as con:
@@ -55,7 +51,7 @@ def test_replay_names_an_item_missing_from_the_landing_zone(tmp_path: Path, volu
         shutil.copy2(volumes_dir / name, src / name)
     ingest(source=str(src), data_dir=str(data))
     _age_parser(data)
-    gone = next(e for e in Lake(data).manifest().items.values() if e.name == VOLUMES[0])
+    gone = next(e for e in Lake(data).state().items.values() if e.name == VOLUMES[0])
     blob = raw_path(data, gone.sha256)
     blob.chmod(0o644)
     blob.unlink()

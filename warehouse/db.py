@@ -17,11 +17,12 @@ from pathlib import Path
 import duckdb
 
 from tasks.lake import duck
-from tasks.lake.catalog import Lake
+from tasks.lake.catalog import RUNS_FILE, Lake
 from tasks.landing import inside
 
 SQL_DIR = Path(__file__).resolve().parent
-SQL_FILES = ("tables.sql", "views.sql", "update.sql")
+SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql")
+INDEX_RANGE = 25_000  # document versions indexed per statement
 TMP_GLOB = ".warehouse.duckdb.*.tmp*"
 
 
@@ -41,7 +42,7 @@ def _sql(name: str) -> str:
 def _fingerprint(lake: Lake) -> str:
     """What the warehouse depends on besides the lake's snapshot: its SQL, and the lake it
     was built from (a copied or moved data root is rebuilt)."""
-    key = "".join(_sql(n) for n in SQL_FILES) + lake.catalog + lake.data_path
+    key = "".join(_sql(n) for n in SQL_FILES) + lake.catalog + lake.data_path + str(lake.data_root)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -61,7 +62,7 @@ def is_current(data_root: Path | str) -> bool:
     lake = Lake(data_root)
     if not lake.exists():
         return False
-    return _meta(warehouse_path(data_root)) == (lake.state().snapshot, _fingerprint(lake))
+    return _meta(warehouse_path(data_root)) == (lake.state().data_snapshot, _fingerprint(lake))
 
 
 def refresh(data_root: Path | str, force: bool = False) -> bool:
@@ -74,7 +75,9 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
     target = warehouse_path(data_root)
     for leftover in target.parent.glob(TMP_GLOB):  # a killed update's copy and its WAL
         leftover.unlink(missing_ok=True)
-    snapshot = lake.state().snapshot
+    if not (lake.data_root / RUNS_FILE).exists():
+        lake.export_runs()
+    snapshot = lake.state().data_snapshot
     built_for, fingerprint = _meta(target)
     if not force and (built_for, fingerprint) == (snapshot, _fingerprint(lake)):
         return False
@@ -107,9 +110,13 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
                 UNION
                 (SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => {int(since)})
                  EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items)""")
-        _run(con, _sql("views.sql"))
+        runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
+        _run(con, _sql("views.sql").replace("{runs_file}", runs_file))
         con.execute("BEGIN")
         _run(con, _sql("update.sql"))
+        lo, hi = con.execute("SELECT min(version_id), max(version_id) FROM new_versions").fetchone()
+        for start in range(lo or 0, (hi or -1) + 1, INDEX_RANGE):
+            con.execute(_sql("index.sql"), [start, start + INDEX_RANGE])
         con.execute("DELETE FROM warehouse_meta")
         con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
                     "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",

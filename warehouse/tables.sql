@@ -13,7 +13,6 @@ CREATE TABLE footnote_rows AS SELECT 0::INTEGER AS version_id, * FROM lake.footn
 CREATE TABLE volume_rows AS SELECT * FROM lake.volumes WHERE false;
 CREATE TABLE duplicates AS SELECT * FROM lake.duplicates WHERE false;
 CREATE TABLE rejects AS SELECT * FROM lake.rejects WHERE false;
-CREATE TABLE runs AS SELECT * FROM lake.runs WHERE false;
 CREATE TABLE lake_items AS SELECT * EXCLUDE (ingested_at), NULL::TIMESTAMPTZ AS ingested_at FROM lake.items WHERE false;
 
 -- The search index: distinct (term, version) pairs with their count, field 0 = title and

@@ -21,33 +21,20 @@ SELECT v.version_id, d.* EXCLUDE (lsh_bands), i.withdrawn_run,
 FROM lake.documents d
 JOIN new_versions v USING (source_uri, doc_key)
 JOIN lake.items i ON i.uri = d.source_uri
-WHERE d.source_uri IN (SELECT uri FROM changed)
-ORDER BY v.version_id;
+WHERE d.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO part_rows BY NAME
 SELECT v.version_id, p.* FROM lake.parts p JOIN new_versions v USING (source_uri, doc_key)
-WHERE p.source_uri IN (SELECT uri FROM changed)
-ORDER BY v.version_id, p.seq;
+WHERE p.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO footnote_rows BY NAME
 SELECT v.version_id, f.* FROM lake.footnotes f JOIN new_versions v USING (source_uri, doc_key)
-WHERE f.source_uri IN (SELECT uri FROM changed)
-ORDER BY v.version_id;
+WHERE f.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO volume_rows BY NAME
 SELECT * FROM lake.volumes WHERE source_uri IN (SELECT uri FROM changed);
 
--- the index entries of the new versions: title and text, then footnotes
-INSERT INTO doc_terms
-SELECT term, version_id, field, count(*)::INTEGER AS tf FROM (
-    SELECT v.version_id, 0::UTINYINT AS field,
-           unnest(frus_terms(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''))) AS term
-    FROM document_versions d JOIN new_versions v USING (version_id)
-    UNION ALL
-    SELECT f.version_id, 1::UTINYINT, unnest(frus_terms(f.text))
-    FROM footnote_rows f JOIN new_versions v USING (version_id))
-GROUP BY ALL
-ORDER BY term, version_id;
+-- (the index entries of the new versions: index.sql, a range of versions at a time)
 
 -- the small tables, whole
 DELETE FROM lake_items;
@@ -56,8 +43,6 @@ DELETE FROM duplicates;
 INSERT INTO duplicates BY NAME SELECT * FROM lake.duplicates;
 DELETE FROM rejects;
 INSERT INTO rejects BY NAME SELECT * FROM lake.rejects;
-DELETE FROM runs;
-INSERT INTO runs BY NAME SELECT * FROM lake.runs;
 
 -- withdrawal is a change of the item alone: its versions say so
 UPDATE document_versions d SET withdrawn_run = i.withdrawn_run, item_ingested_at = i.ingested_at

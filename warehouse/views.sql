@@ -8,10 +8,13 @@ COMMENT ON TABLE footnote_rows IS 'The footnotes of every stored version (the fo
 COMMENT ON TABLE volume_rows IS 'One row per volume and source item (the volumes view shows one per volume).';
 COMMENT ON TABLE duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
 COMMENT ON TABLE rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
-COMMENT ON TABLE runs IS 'One row per ingest run (including runs that found nothing to do, or were skipped because another run held the lake): counts of items and documents, status.';
 COMMENT ON TABLE lake_items IS 'Source items in the lake: version, hash, the run that ingested each, and the run that saw it withdrawn.';
 COMMENT ON TABLE doc_terms IS 'The search index: one row per term and document version (field 0: title and text, 1: footnotes), tf = occurrences; read by mentions() and search_documents().';
 COMMENT ON TABLE warehouse_meta IS 'Which lake snapshot this warehouse reflects, and when it was built and last updated.';
+
+-- {runs_file}: DATA/lake/runs.parquet, which every run rewrites (commit or not)
+CREATE OR REPLACE VIEW runs AS SELECT * FROM read_parquet({runs_file});
+COMMENT ON VIEW runs IS 'One row per ingest run (including runs that found nothing to do, or were skipped because another run held the lake): counts of items and documents, status.';
 
 CREATE OR REPLACE VIEW documents AS
 SELECT * EXCLUDE (version_rank, shown) FROM document_versions WHERE shown;

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from tasks.sources import volume_id
 from warehouse.schema import FAILURES, ITEMS, LAKE_TABLES, RUNS, SCHEMAS
 
 SETTINGS = "lake/catalog.json"
+RUNS_FILE = "lake/runs.parquet"
 KEEP_SNAPSHOTS = "30 days"  # time travel reaches this far back; older files are cleaned up
 ALIAS = "lake"
 
@@ -49,6 +51,7 @@ class LakeState:
     items: dict[str, ItemEntry] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
     snapshot: int | None = None
+    data_snapshot: int | None = None  # the last snapshot that changed more than ``runs``
 
 
 @dataclass
@@ -75,10 +78,15 @@ class Lake:
         self.data_root = Path(data_root).resolve()
         self.root = self.data_root / "lake"
         saved = self._settings()
-        if catalog and saved and saved["catalog"] != catalog:
-            raise ValueError(f"{self.data_root} uses the catalog {saved['catalog']}, not {catalog}")
-        self.catalog = catalog or (saved or {}).get("catalog") or "sqlite:" + str(self.root / "catalog.sqlite")
-        self.data_path = data_path or (saved or {}).get("data_path") or str(self.root / "data") + "/"
+        if saved is not None and (catalog or data_path) and (catalog, data_path) != (
+                saved.get("catalog"), saved.get("data_path")):
+            raise ValueError(f"{self.data_root} has its lake's catalog at {saved.get('catalog') or 'the default'} "
+                             f"and data at {saved.get('data_path') or 'the default'}: --catalog and "
+                             "--lake-data apply to a new data root only")
+        self._given = (catalog, data_path) if saved is None else (saved.get("catalog"), saved.get("data_path"))
+        # The defaults are inside the data root and follow it when it is copied or moved.
+        self.catalog = self._given[0] or "sqlite:" + str(self.root / "catalog.sqlite")
+        self.data_path = self._given[1] or str(self.root / "data") + "/"
         if not self.catalog.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ValueError(f"catalog must be sqlite:PATH or postgresql://…, not {self.catalog!r}")
 
@@ -103,6 +111,8 @@ class Lake:
         else:
             spec = "ducklake:postgres:" + postgres_conninfo(self.catalog)
         options = [f"DATA_PATH {duck.sql_str(self.data_path)}"]
+        if self._given[1] is None:  # the data root's own folder, wherever the root now is
+            options.append("OVERRIDE_DATA_PATH true")
         if read_only:
             options.append("READ_ONLY")
         if snapshot is not None:
@@ -143,7 +153,7 @@ class Lake:
         con.execute("COMMIT")
         con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
         atomic_write_bytes(self.data_root, SETTINGS, json.dumps(
-            {"catalog": self.catalog, "data_path": self.data_path}, indent=1).encode())
+            {"catalog": self._given[0], "data_path": self._given[1]}, indent=1).encode())
 
     # -- reading ------------------------------------------------------------------------
 
@@ -154,9 +164,9 @@ class Lake:
         with self.connect(read_only=True) as con:
             items = _rows(con, f"SELECT * FROM {ALIAS}.items", ITEMS)
             failures = _rows(con, f"SELECT * FROM {ALIAS}.failures", FAILURES)
-            snapshot = current_snapshot(con)
+            snapshot, data_snapshot = current_snapshot(con), last_data_snapshot(con)
         return LakeState({r["uri"]: ItemEntry(**r) for r in items},
-                         {r["uri"]: Failure(**r) for r in failures}, snapshot)
+                         {r["uri"]: Failure(**r) for r in failures}, snapshot, data_snapshot)
 
     def snapshot_of(self, run_id: str) -> int:
         """The snapshot a run left: its commit (or its runs row)."""
@@ -230,13 +240,26 @@ class Lake:
                     con.execute(f"DELETE FROM {ALIAS}.{name}")
                     con.execute(f"INSERT INTO {ALIAS}.{name} BY NAME SELECT * FROM new_{name}")
             con.execute(f"INSERT INTO {ALIAS}.runs BY NAME SELECT * FROM new_run")
-            con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?)", [run["run_id"]])
+            data = bool(staged or updated or failures is not None or links is not None)
+            con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
+                        [run["run_id"], json.dumps({"data": data})])
             con.execute("COMMIT")
             return current_snapshot(con)
 
     def record_run(self, row: dict) -> int:
         """Add a run's row alone (a run that committed nothing, was skipped, or failed)."""
         return self.commit(row)
+
+    def export_runs(self) -> Path:
+        """Write every run's row to ``DATA/lake/runs.parquet`` (atomically): the warehouse's
+        ``runs`` view reads it, so a run that changed nothing needs no warehouse update."""
+        target = inside(self.data_root, RUNS_FILE)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with self.connect(read_only=True) as con:
+            con.execute(f"COPY (SELECT * FROM {ALIAS}.runs ORDER BY started_at) TO {duck.sql_str(tmp)} "
+                        "(FORMAT parquet, COMPRESSION zstd)")
+        os.replace(tmp, target)
+        return target
 
     def maintain(self, keep: str = KEEP_SNAPSHOTS) -> None:
         """DuckLake's own housekeeping: expire snapshots older than ``keep``, then delete the
@@ -251,8 +274,14 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0]
 
 
+def last_data_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest snapshot that changed a table besides ``runs`` (what the warehouse follows)."""
+    return con.execute(f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots() "
+                       "WHERE commit_extra_info IS DISTINCT FROM '{\"data\": false}'").fetchone()[0]
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, schema: pa.Schema) -> list[dict]:
-    return con.execute(sql).fetch_arrow_table().select(schema.names).to_pylist()
+    return con.execute(sql).to_arrow_table().select(schema.names).to_pylist()
 
 
 def _temp(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:

@@ -15,6 +15,7 @@ corpus: DuckDB does the joins under its memory limit.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from warehouse.schema import DUPLICATES, LINKS
 
 EMPTY_HASH = content_hash("")
 _META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
-BATCH = 2000  # candidate pairs verified per batch of texts read
 
 
 def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id: str,
@@ -63,8 +63,9 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         old = set(links)
         if keys:
             _exact(con, links)
-            _near(con, links, threshold)
-            _cross_source(con, links, threshold)
+            files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
+            _near(con, links, files, threshold)
+            _cross_source(con, links, files, threshold)
         docs = _docs(con, {k for pair in links for k in pair})
     rows = cluster(docs, links)
     link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
@@ -101,16 +102,23 @@ def _docs(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, DedupeDoc
             for r in rows}
 
 
-def _texts(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
-    """The texts of the heads of ``keys`` (from the lake, or the run's staged rows)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE want AS SELECT h.doc_key, h.source_uri FROM heads h "
-                "WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [sorted(keys)])
-    rows = con.execute(f"""
-        SELECT d.doc_key, d.text FROM {ALIAS}.documents d JOIN want w USING (doc_key, source_uri)
-        WHERE d.doc_key IN (SELECT doc_key FROM want)
-        UNION ALL
-        SELECT s.doc_key, s.text FROM staged_docs s JOIN want w USING (doc_key, source_uri)""").fetchall()
-    return {k: t or "" for k, t in rows}
+def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Path]) -> dict[str, str]:
+    """The texts of the heads of ``keys``, read item by item: from the run's staged file, or
+    from the lake with a constant ``source_uri`` filter (DuckLake reads that item's files only)."""
+    by_uri: dict[str, list[str]] = {}
+    for key, uri in con.execute("SELECT doc_key, source_uri FROM heads WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))",
+                                [sorted(keys)]).fetchall():
+        by_uri.setdefault(uri, []).append(key)
+    out: dict[str, str] = {}
+    for uri, wanted in by_uri.items():
+        if uri in staged:
+            sql, params = "SELECT doc_key, text FROM read_parquet(?) WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [
+                str(staged[uri]), wanted]
+        else:
+            sql, params = (f"SELECT doc_key, text FROM {ALIAS}.documents WHERE source_uri = ? "
+                           "AND doc_key IN (SELECT unnest(?::VARCHAR[]))", [uri, wanted])
+        out.update((k, t or "") for k, t in con.execute(sql, params).fetchall())
+    return out
 
 
 def _exact(con: duckdb.DuckDBPyConnection, links: Links) -> None:
@@ -126,7 +134,7 @@ def _exact(con: duckdb.DuckDBPyConnection, links: Links) -> None:
             add_link(links, a, b, "exact", 1.0)
 
 
-def _near(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> None:
+def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path], threshold: float) -> None:
     pairs = con.execute("""
         WITH bands AS (SELECT doc_key, content_hash, unnest(lsh_bands) AS key,
                               generate_subscripts(lsh_bands, 1) AS band FROM heads),
@@ -135,10 +143,12 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> Non
         FROM mine m JOIN bands o USING (band, key)
         WHERE m.doc_key <> o.doc_key AND m.content_hash <> o.content_hash
         ORDER BY a, b""").fetchall()
-    for start in range(0, len(pairs), BATCH):
-        batch = pairs[start:start + BATCH]
+    # Verified a volume at a time (pairs sorted by their first key): the texts in memory are
+    # those of one volume and its candidates' documents.
+    for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
+        batch = list(group)
         keys = {k for p in batch for k in p}
-        texts, docs = _texts(con, keys), _docs(con, keys)
+        texts, docs = _texts(con, keys, staged), _docs(con, keys)
         words = {k: canonical_words(t) for k, t in texts.items()}
         sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
         for a, b in batch:
@@ -147,7 +157,8 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> Non
                 add_link(links, a, b, "near", sim)
 
 
-def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, threshold: float) -> None:
+def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
+                  threshold: float) -> None:
     """Page texts without URL (``hsg-text/…``) to their TEI documents: every changed page
     against all TEI documents, every other page against the changed TEI documents."""
     pages = con.execute("SELECT doc_key, doc_key IN (SELECT doc_key FROM changed_keys) FROM heads "
@@ -155,7 +166,7 @@ def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, threshold: float
     if not pages:
         return
     page_docs = _docs(con, {p for p, _ in pages})
-    texts = _texts(con, set(page_docs))
+    texts = _texts(con, set(page_docs), staged)
     for key, is_changed in pages:
         p = _with_text(page_docs[key], texts.get(key, ""))
         scope = "" if is_changed else "AND doc_key IN (SELECT doc_key FROM changed_keys)"
@@ -185,7 +196,7 @@ def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, threshold: float
                     USING (band, key)""", [bands, bands]).fetchall()}
         if not cands:
             continue
-        tdocs, ttexts = _docs(con, cands), _texts(con, cands)
+        tdocs, ttexts = _docs(con, cands), _texts(con, cands, staged)
         teis = [_with_text(tdocs[k], ttexts.get(k, "")) for k in sorted(cands)]
         for m in match_cross_source([p], teis, threshold):
             add_link(links, m.page_key, m.tei_key, "cross-source", max(m.jaccard, m.containment))

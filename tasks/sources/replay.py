@@ -1,6 +1,6 @@
 """The landing zone as a source: re-normalise what the lake holds without fetching.
 
-``frus ingest --replay`` reads each current (not withdrawn) item of the lake's manifest from
+``frus ingest --replay`` reads each current (not withdrawn) item of the lake from
 ``DATA/raw`` by its sha256. After a parser upgrade (a new ``PARSER_VERSION``) every item is
 parsed again; items already at the current parser version are unchanged and skipped.
 """
@@ -15,15 +15,15 @@ REPLAY = "replay"
 
 
 class ReplaySource(Source):
-    """The items of a lake manifest, fetched from the landing zone."""
+    """The items of the lake, fetched from the landing zone."""
 
     def __init__(self, data_root: Path, volumes: list[str] | None = None):
-        from tasks.store import Lake  # the store depends on sources' landing helpers, not back
+        from tasks.lake.catalog import Lake  # the lake depends on sources' helpers, not back
 
         self.uri = REPLAY
         self.data_root = Path(data_root)
         self.volumes = volumes
-        self._entries = {uri: e for uri, e in Lake(self.data_root).manifest().items.items()
+        self._entries = {uri: e for uri, e in Lake(self.data_root).state().items.items()
                          if not e.withdrawn_run}
 
     def scan(self) -> list[SourceItem]:

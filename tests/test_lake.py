@@ -1,0 +1,168 @@
+"""The lake on DuckLake: one transaction a run, time travel, versions from two folders,
+incremental warehouse and deduplication equal to whole rebuilds, readers during ingests,
+and a PostgreSQL catalog."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from flows import cli
+from flows.ingest import ingest
+from tasks.dedupe import DedupeDoc, find_duplicates
+from tasks.lake.catalog import Lake
+from tests.postgres_server import postgres_server  # noqa: F401 (the fixture)
+from warehouse import db
+
+SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
+VIEWS = ["documents", "parts", "footnotes", "volumes", "duplicates"]
+
+
+def _copy(volumes_dir: Path, names: list[str], dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(volumes_dir / name, dest / name)
+    return dest
+
+
+def _rows(data: Path, views=VIEWS, drop=("run_id", "source_uri", "item_ingested_at", "version_id",
+                                        "cluster_id")) -> dict[str, list]:
+    """Every row of the analyst's views, without what names the run or the source item."""
+    out = {}
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        for view in views:
+            cols = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+                                              [view]).fetchall() if c not in drop]
+            out[view] = sorted(map(repr, con.execute(f"SELECT {', '.join(cols)} FROM {view}").fetchall()))
+    return out
+
+
+def _search(data: Path) -> list:
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        return [con.execute("SELECT doc_key, hits, note_hits FROM mentions('Nicaragua', include_notes := true)").fetchall(),
+                con.execute("SELECT doc_key, score FROM search_documents('Mosquito reservation') LIMIT 20").fetchall(),
+                con.execute("SELECT doc_key, seq, score FROM search_parts('Mosquito reservation') LIMIT 20").fetchall()]
+
+
+def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Path):
+    """The mirror-then-upstream setup: the same volume from two folders is one document each,
+    with one set of parts, footnotes and volume rows, and the same search results."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    ingest(source=str(_copy(volumes_dir, SMALL, tmp_path / "a")), data_dir=str(one), workers=1)
+    ingest(source=str(tmp_path / "a"), data_dir=str(two), workers=1)
+    ingest(source=str(_copy(volumes_dir, SMALL[:1], tmp_path / "b")), data_dir=str(two), workers=1)
+    assert db.query(two, "SELECT count(*) FROM document_versions")[1] == [(138 * 2 + 23,)]
+    assert _rows(two) == _rows(one)
+    assert _search(two) == _search(one) and _search(one)[0] and _search(one)[1] and _search(one)[2]
+    sources = db.query(two, "SELECT method, count(*) FROM document_sources WHERE doc_key LIKE "
+                            "'frus1894Nicaragua/%' GROUP BY ALL ORDER BY ALL")[1]
+    assert sources == [("self", 138), ("version", 138)]
+
+
+def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path, volumes_dir: Path, capsys):
+    src, data = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data"
+    first = ingest(source=str(src), data_dir=str(data), workers=1)
+    first_docs = db.query(data, "SELECT count(*) FROM documents")[1][0][0]
+    path = src / SMALL[1]
+    xml = path.read_text()
+    at = xml.index("</p>", xml.index('type="document"'))
+    path.write_text(xml[:at] + " Zanzibarite amendment." + xml[at:])
+    (src / SMALL[0]).unlink()
+    second = ingest(source=str(src), data_dir=str(data), workers=1)
+    assert (second["items_changed"], second["items_removed"]) == (1, 1)
+    incremental = _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"])
+    found = db.query(data, "SELECT doc_key FROM mentions('Zanzibarite amendment')")[1]
+    assert len(found) == 1
+    assert db.refresh(data, force=True)
+    assert _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"]) == incremental
+    # time travel: the state the first run left
+    assert cli.main(["sql", "--as-of", first["run_id"], "--format", "json", "--data", str(data),
+                     "SELECT count(*) AS n, count(withdrawn_run) AS w FROM documents"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": first_docs, "w": 0}]
+    assert cli.main(["sql", "--as-of", first["run_id"], "--data", str(data),
+                     "SELECT doc_key FROM mentions('Zanzibarite amendment')"]) == 0
+    assert "(0 rows)" in capsys.readouterr().out
+    assert db.query(data, "SELECT count(*) FROM documents WHERE withdrawn_run IS NOT NULL "
+                          "AND volume_id = 'frus1894Nicaragua'")[1] == [(138,)]
+    assert cli.main(["sql", "--as-of", "no-such-run", "--data", str(data), "SELECT 1"]) == 1
+    assert "no run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_lake_dedupe_equals_batch_dedupe(tmp_path: Path, volumes_dir: Path, corpus: Path):
+    """Clusters committed run by run (matching each run's documents against the stored
+    signatures) are the clusters of find_duplicates over all documents at once."""
+    names = ["frus1901China.xml", "frus1873p2v3.xml", "frus1901.xml"]  # near duplicates within and across
+    data = tmp_path / "data"
+    for i, name in enumerate(names):  # one volume a run: each run matches against the earlier ones
+        _copy(volumes_dir, [name], tmp_path / "src")
+        ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
+    shutil.copy2(corpus / "frus" / "excerpts" / "frus1938v03-d83.xml", tmp_path / "src")
+    shutil.copy2(corpus / "seed" / "000_06e3c999c372cd2d.txt", tmp_path / "src")
+    ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
+    cols, rows = db.query(data, "SELECT v.doc_key, v.format, v.reviewed, v.text, v.file_number, v.date_min, "
+                                "v.sender, epoch_us(v.item_ingested_at), v.recipient FROM document_versions v")
+    batch = find_duplicates([DedupeDoc(r[0], r[1], bool(r[1] == "tei" and r[2]), r[3] or "", r[4], r[5], r[6],
+                                       r[7], r[8]) for r in rows])
+    lake = db.query(data, "SELECT cluster_id, doc_key, canonical_key, method, similarity FROM duplicates "
+                          "ORDER BY cluster_id, doc_key")[1]
+    assert lake == [tuple(r) for r in batch]
+    assert len(lake) >= 10 and {r[3] for r in lake} == {"near", "cross-source"}
+    volumes = {frozenset(k.split("/")[0] for c, k, *_ in lake if c == cid) for cid, *_ in lake}
+    assert frozenset({"frus1901China", "frus1901"}) in volumes  # a link across two runs' volumes
+
+
+STATE = ("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM parts), "
+         "(SELECT count(*) FROM footnotes), (SELECT count(*) FROM mentions('Nicaragua')), "
+         "(SELECT count(*) FROM volumes)")
+READER = f"""
+import os, sys
+from warehouse import db
+path, stop = sys.argv[1], sys.argv[2]
+seen, n = set(), 0
+while not os.path.exists(stop) or n < 3:
+    with db.connect(path, read_only=True) as con:  # a new connection: the newest file
+        seen.add(con.execute({STATE!r}).fetchone())
+    n += 1
+print(sorted(seen), n)
+"""
+
+
+def _state(data: Path) -> tuple:
+    with db.connect(db.warehouse_path(data), read_only=True) as con:
+        return con.execute(STATE).fetchone()
+
+
+def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Path):
+    src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    before = _state(data)
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(db.warehouse_path(data)), str(stop)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _copy(volumes_dir, SMALL[1:], src)
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    stop.touch()
+    out, err = reader.communicate(timeout=300)
+    assert reader.returncode == 0, err
+    states, reads = eval(out.strip().rsplit(" ", 1)[0]), int(out.split()[-1])  # noqa: S307 (our reader's)
+    after = _state(data)
+    assert after[0] > before[0] and reads >= 3
+    assert set(states) <= {before, after}, (states, before, after)  # each read: before or after
+
+
+def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):  # noqa: F811
+    """For teams: the catalog in PostgreSQL (a real server on 127.0.0.1), data on a shared folder."""
+    src, data, shared = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data", tmp_path / "shared"
+    url = postgres_server.url("frus")
+    assert cli.main(["ingest", "--source", str(src), "--data", str(data), "--catalog", url,
+                     "--lake-data", str(shared) + "/", "--workers", "1"]) == 0
+    assert any(shared.rglob("*.parquet")) and not (data / "lake" / "catalog.sqlite").exists()
+    assert db.query(data, "SELECT count(*) FROM document_versions")[1] == [(161,)]
+    again = ingest(source=str(src), data_dir=str(data), workers=1)  # the data root remembers
+    assert again["items_unchanged"] == 2
+    assert Lake(data).catalog == url
+    local = tmp_path / "local"
+    ingest(source=str(src), data_dir=str(local), workers=1)
+    assert _rows(data) == _rows(local)
