@@ -26,7 +26,7 @@ def nightly_deployment(
     data_dir: str = "data",
     volumes: list[str] | None = None,
     mirror: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     dask_address: str | None = None,
     *,
     cron: str = DEFAULT_CRON,

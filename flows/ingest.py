@@ -212,51 +212,49 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         # Fetch here, one item after another; normalise on the runner, collected in order.
         pending: list[tuple[int, SourceItem, ItemEntry | None, str | None, object]] = []
         started = None  # the runner starts (worker processes spin up) only if there is work
-        phase = _phase(report, "fetch-normalise-stage")
-        phase.__enter__()
-        for n, item in enumerate(items, start=1):
-            old = base.items.get(item.uri)
-            if old and old.withdrawn_run:
-                old = None  # back after a withdrawal: ingest as new
-            item_source = src.source_of(item) if replay else source
-            if old and old.version == item.version and old.parser_version == PARSER_VERSION:
-                report.items_unchanged += 1  # unchanged before fetching: no read, no parse
-                failures.pop(item.uri, None)
-                continue
-            try:
-                fetched = fetch(src, item)
-            except Exception as exc:  # one bad item fails alone; the run goes on
-                _item_failed(log, report, failures, n, len(items), item, item_source, exc)
-                continue
-            if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
-                report.items_unchanged += 1
-                updated.append(ItemEntry(**{**old.__dict__, "version": item.version}))
-                failures.pop(item.uri, None)
-                continue
-            started = started or stack.enter_context(runner)
-            future = started.submit(normalise_and_stage, parameters={
-                "data_root": lake.data_root, "fetched": fetched, "run_id": report.run_id,
-                "source": item_source})
-            pending.append((n, item, old, item_source, future))
+        with _phase(report, "fetch-normalise-stage"):
+            for n, item in enumerate(items, start=1):
+                old = base.items.get(item.uri)
+                if old and old.withdrawn_run:
+                    old = None  # back after a withdrawal: ingest as new
+                item_source = src.source_of(item) if replay else source
+                if old and old.version == item.version and old.parser_version == PARSER_VERSION:
+                    report.items_unchanged += 1  # unchanged before fetching: no read, no parse
+                    failures.pop(item.uri, None)
+                    continue
+                try:
+                    fetched = fetch(src, item)
+                except Exception as exc:  # one bad item fails alone; the run goes on
+                    _item_failed(log, report, failures, n, len(items), item, item_source, exc)
+                    continue
+                if old and old.sha256 == fetched.sha256 and old.parser_version == PARSER_VERSION:
+                    report.items_unchanged += 1
+                    updated.append(ItemEntry(**{**old.__dict__, "version": item.version}))
+                    failures.pop(item.uri, None)
+                    continue
+                started = started or stack.enter_context(runner)
+                future = started.submit(normalise_and_stage, parameters={
+                    "data_root": lake.data_root, "fetched": fetched, "run_id": report.run_id,
+                    "source": item_source})
+                pending.append((n, item, old, item_source, future))
 
-        for n, item, old, item_source, future in pending:
-            try:
-                done: Staged = future.result()
-            except Exception as exc:
-                _item_failed(log, report, failures, n, len(items), item, item_source, exc)
-                continue
-            staged.append(done)
-            failures.pop(item.uri, None)
-            report.rejects += done.entry.rejects
-            if old:
-                report.items_changed += 1
-                report.documents_updated += done.entry.documents
-            else:
-                report.items_new += 1
-                report.documents_added += done.entry.documents
-            log.info("[%d/%d] %s: %d documents, %d rejects", n, len(items), item.name,
-                     done.entry.documents, done.entry.rejects)
-        phase.__exit__(None, None, None)
+            for n, item, old, item_source, future in pending:
+                try:
+                    done: Staged = future.result()
+                except Exception as exc:
+                    _item_failed(log, report, failures, n, len(items), item, item_source, exc)
+                    continue
+                staged.append(done)
+                failures.pop(item.uri, None)
+                report.rejects += done.entry.rejects
+                if old:
+                    report.items_changed += 1
+                    report.documents_updated += done.entry.documents
+                else:
+                    report.items_new += 1
+                    report.documents_added += done.entry.documents
+                log.info("[%d/%d] %s: %d documents, %d rejects", n, len(items), item.name,
+                         done.entry.documents, done.entry.rejects)
 
         # Items this source offered before and no longer does are withdrawn, not deleted:
         # their rows stay, flagged with the run that saw them go.

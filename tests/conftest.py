@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_server import postgres_server  # noqa: F401 (the fixture: a PostgreSQL on 127.0.0.1)
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("FRUS_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -13,7 +13,6 @@ from flows import cli
 from flows.ingest import ingest
 from tasks.dedupe import DedupeDoc, find_duplicates
 from tasks.lake.catalog import Lake
-from tests.postgres_server import postgres_server  # noqa: F401 (the fixture)
 from warehouse import db
 
 SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
@@ -152,7 +151,7 @@ def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Pa
     assert set(states) <= {before, after}, (states, before, after)  # each read: before or after
 
 
-def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):  # noqa: F811
+def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):
     """For teams: the catalog in PostgreSQL (a real server on 127.0.0.1), data on a shared folder."""
     src, data, shared = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data", tmp_path / "shared"
     url = postgres_server.url("frus")

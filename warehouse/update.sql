@@ -21,7 +21,8 @@ SELECT v.version_id, d.* EXCLUDE (lsh_bands), i.withdrawn_run,
 FROM lake.documents d
 JOIN new_versions v USING (source_uri, doc_key)
 JOIN lake.items i ON i.uri = d.source_uri
-WHERE d.source_uri IN (SELECT uri FROM changed);
+WHERE d.source_uri IN (SELECT uri FROM changed)
+ORDER BY v.version_id;  -- zone maps: a few versions' rows are a few row groups
 
 INSERT INTO part_rows BY NAME
 SELECT v.version_id, p.* FROM lake.parts p JOIN new_versions v USING (source_uri, doc_key)
@@ -29,12 +30,14 @@ WHERE p.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO footnote_rows BY NAME
 SELECT v.version_id, f.* FROM lake.footnotes f JOIN new_versions v USING (source_uri, doc_key)
-WHERE f.source_uri IN (SELECT uri FROM changed);
+WHERE f.source_uri IN (SELECT uri FROM changed)
+ORDER BY v.version_id;
 
 INSERT INTO volume_rows BY NAME
 SELECT * FROM lake.volumes WHERE source_uri IN (SELECT uri FROM changed);
 
--- (the index entries of the new versions: index.sql, a range of versions at a time)
+-- (the index entries of the new versions: index.sql, a range of versions at a time, then
+-- their new terms: terms.sql)
 
 -- the small tables, whole
 DELETE FROM lake_items;

@@ -9,6 +9,7 @@ COMMENT ON TABLE volume_rows IS 'One row per volume and source item (the volumes
 COMMENT ON TABLE duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
 COMMENT ON TABLE rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
 COMMENT ON TABLE lake_items IS 'Source items in the lake: version, hash, the run that ingested each, and the run that saw it withdrawn.';
+COMMENT ON TABLE terms IS 'Every term of the index once, with its initial: where mentions() expands a word to the terms it begins.';
 COMMENT ON TABLE doc_terms IS 'The search index: one row per term and document version (field 0: title and text, 1: footnotes), tf = occurrences; read by mentions() and search_documents().';
 COMMENT ON TABLE warehouse_meta IS 'Which lake snapshot this warehouse reflects, and when it was built and last updated.';
 
@@ -62,40 +63,46 @@ CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
 -- its first term may end a longer term and its last may begin one): with one term, every
 -- document holding a term that contains it; with two, a term that starts with the second;
 -- with more, all the inner terms. The regular expression then decides. An empty phrase
--- matches nothing.
+-- matches nothing. (Lists unnested in joins let DuckDB read only the matching rows.)
 CREATE OR REPLACE MACRO mentions(phrase, include_notes := false) AS TABLE
-WITH cand AS (
-    SELECT version_id FROM doc_terms
-    WHERE len(frus_terms(phrase)) = 1 AND contains(term, frus_terms(phrase)[1])
-      AND (field = 0 OR include_notes)
-    UNION
-    SELECT version_id FROM doc_terms
-    WHERE len(frus_terms(phrase)) = 2 AND term LIKE frus_terms(phrase)[2] || '%'
-      AND (field = 0 OR include_notes)
-    UNION
+WITH q AS MATERIALIZED (
+    SELECT frus_terms(phrase) AS toks, len(frus_terms(phrase)) AS n,
+           list_distinct(frus_terms(phrase)[2:-2]) AS inner_toks, frus_phrase_regex(phrase) AS rx
+),
+matched AS (  -- the index terms each candidate document must hold
+    SELECT t.term FROM terms t JOIN (SELECT left(toks[-1], 1) AS initial FROM q WHERE n = 2) USING (initial), q
+    WHERE starts_with(t.term, q.toks[2])
+    UNION ALL
+    SELECT t.term FROM terms t, q WHERE q.n = 1 AND contains(t.term, q.toks[1])
+    UNION ALL
+    SELECT unnest(inner_toks) FROM q WHERE n > 2
+),
+cand AS (
     SELECT version_id FROM (
-        SELECT version_id, count(DISTINCT term) AS inner_terms FROM doc_terms
-        WHERE len(frus_terms(phrase)) > 2
-          AND term IN (SELECT unnest(list_distinct(frus_terms(phrase)[2:-2])))
+        SELECT version_id, count(DISTINCT term) AS held FROM doc_terms
+        WHERE term IN (SELECT unnest((SELECT list(term) FROM matched)))
           AND (field = 0 OR include_notes)
-        GROUP BY version_id)
-    WHERE inner_terms = len(list_distinct(frus_terms(phrase)[2:-2]))
+        GROUP BY version_id), q
+    WHERE held = CASE WHEN q.n > 2 THEN len(q.inner_toks) ELSE 1 END OR q.n <= 2
 ),
 notes AS (
     SELECT f.version_id, count(*) AS note_hits
-    FROM footnote_rows f JOIN cand USING (version_id)
-    WHERE include_notes AND regexp_matches(f.text, frus_phrase_regex(phrase))
+    FROM (SELECT * FROM footnote_rows
+          WHERE version_id IN (SELECT unnest((SELECT list(version_id) FROM cand)))) f, q
+    WHERE include_notes AND regexp_matches(f.text, q.rx)
     GROUP BY f.version_id
 ),
 hits AS (
     SELECT d.doc_key, d.volume_id, d.date_min, d.title, d.sender, d.recipient, d.text,
-           len(regexp_extract_all(coalesce(d.title, ''), frus_phrase_regex(phrase)))
-             + len(regexp_extract_all(coalesce(d.text, ''), frus_phrase_regex(phrase))) AS hits,
-           regexp_extract(coalesce(d.text, ''), frus_phrase_regex(phrase)) AS first_hit,
+           len(regexp_extract_all(coalesce(d.title, ''), q.rx))
+             + len(regexp_extract_all(coalesce(d.text, ''), q.rx)) AS hits,
+           regexp_extract(coalesce(d.text, ''), q.rx) AS first_hit,
            coalesce(n.note_hits, 0) AS note_hits
-    FROM documents d JOIN cand USING (version_id) LEFT JOIN notes n USING (version_id)
-    WHERE trim(phrase) <> '' AND d.withdrawn_run IS NULL
-      AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), frus_phrase_regex(phrase))
+    FROM (SELECT * FROM document_versions
+          WHERE version_id IN (SELECT unnest((SELECT list(version_id) FROM cand)))) d
+    LEFT JOIN notes n USING (version_id), q
+    WHERE d.shown AND trim(phrase) <> '' AND d.withdrawn_run IS NULL
+      AND (regexp_matches(coalesce(d.title, '') || chr(10) || coalesce(d.text, ''), q.rx)
            OR n.note_hits > 0)
 )
 SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits,
@@ -113,7 +120,7 @@ WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown A
 stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
 postings AS (
     SELECT p.term, p.version_id, p.tf, l.word_count FROM doc_terms p JOIN live l USING (version_id)
-    WHERE p.field = 0 AND p.term IN (SELECT unnest(list_distinct(frus_terms(query))))
+    WHERE p.field = 0 AND p.term IN (SELECT unnest((SELECT list_distinct(frus_terms(query)))))
 ),
 df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
 scored AS (
@@ -124,18 +131,22 @@ scored AS (
     GROUP BY p.version_id
 )
 SELECT d.doc_key, d.volume_id, d.date_min, d.title, d.sender, d.recipient,
-       round(s.score, 4) AS score, s.terms_matched, d.url
-FROM scored s JOIN documents d USING (version_id)
+       round(s.score, 4) AS score, s.terms_matched, d.url, d.version_id
+FROM scored s
+JOIN document_versions d ON d.version_id = s.version_id
+    AND d.version_id IN (SELECT unnest((SELECT list(version_id) FROM scored)))
 ORDER BY s.score DESC, d.doc_key;
 
 -- search_parts(query): the parts of the 100 best documents (search_documents) that hold a
 -- query term; score = the document's BM25 times the part's term saturation, best first.
 CREATE OR REPLACE MACRO search_parts(query) AS TABLE
-WITH top AS (SELECT doc_key, score AS doc_score FROM search_documents(query) LIMIT 100),
+WITH top AS MATERIALIZED (SELECT version_id, score AS doc_score FROM search_documents(query) LIMIT 100),
+q AS MATERIALIZED (SELECT list_distinct(frus_terms(query)) AS terms),
 p AS (
     SELECT p.doc_key, p.seq, p.kind, p.text, t.doc_score,
-           len(list_filter(frus_terms(p.text), w -> list_contains(frus_terms(query), w))) AS hits
-    FROM parts p JOIN top t USING (doc_key)
+           len(list_filter(frus_terms(p.text), w -> list_contains(q.terms, w))) AS hits
+    FROM part_rows p JOIN top t USING (version_id), q
+    WHERE p.version_id IN (SELECT unnest((SELECT list(version_id) FROM top)))
 )
 SELECT doc_key, seq, kind, round(doc_score * hits / (hits + 1.2), 4) AS score, text
 FROM p WHERE hits > 0
