@@ -165,3 +165,26 @@ def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):
     local = tmp_path / "local"
     ingest(source=str(src), data_dir=str(local), workers=1)
     assert _rows(data) == _rows(local)
+
+
+def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path: Path, volumes_dir: Path):
+    """What a SIGKILL during a warehouse update leaves (its copy and WAL beside the file, the
+    lake committed ahead): readers keep the old warehouse; the next run sweeps the leftovers
+    and brings the warehouse to the lake."""
+    src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    before = _state(data)
+    _copy(volumes_dir, SMALL[1:], src)
+    shutil.copyfile(db.warehouse_path(data), data / ".warehouse.duckdb.999999.tmp")  # the killed copy
+    (data / ".warehouse.duckdb.999999.tmp.wal").write_bytes(b"\0" * 4096)
+    original = db.refresh
+    try:  # the commit happens, the update is "killed" before it renames anything
+        db.refresh = lambda *a, **k: False
+        ingest(source=str(src), data_dir=str(data), workers=1)
+    finally:
+        db.refresh = original
+    assert _state(data) == before and not db.is_current(data)
+    again = ingest(source=str(src), data_dir=str(data), workers=1)
+    assert again["items_unchanged"] == 2
+    assert db.is_current(data) and _state(data)[0] > before[0]
+    assert not list(data.glob(".warehouse.duckdb.*"))

@@ -99,7 +99,7 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
 def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
     """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
     ``path`` (``since`` None: build it whole from an empty file)."""
-    with duck.connect() as con:
+    with duck.connect(temp_directory=lake.spill_dir) as con:
         # Small row groups: a few documents' rows (mentions() verifying its candidates) are a
         # few row groups to read, not the whole text column.
         con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")

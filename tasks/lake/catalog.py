@@ -92,6 +92,11 @@ class Lake:
 
     # -- connecting ---------------------------------------------------------------------
 
+    @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills on this data root's work (inside it, never the working directory)."""
+        return self.data_root / ".duckdb-tmp"
+
     def exists(self) -> bool:
         """True once an ingest has created the lake's tables."""
         return self._settings() is not None
@@ -133,7 +138,7 @@ class Lake:
         elif not self.exists():
             raise FileNotFoundError(f"no lake under {self.data_root}: run `frus ingest --source PATH "
                                     f"--data {self.data_root}` first")
-        con = duck.connect()
+        con = duck.connect(temp_directory=self.spill_dir)
         try:
             self.attach(con, read_only, snapshot)
             if not read_only and not self.exists():

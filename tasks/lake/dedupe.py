@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.dedupe import (DEFAULT_SHINGLE, DEFAULT_THRESHOLD, DedupeDoc, Links, _file_key,
+from tasks.dedupe import (DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, DedupeDoc, Links, _file_key,
                           _name, add_link, band_keys, canonical_words, conflict, content_hash,
                           match_cross_source, minhash, near_similarity, shingle_hashes, cluster)
 from tasks.lake import duck
@@ -54,13 +54,14 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
             "UNION SELECT doc_key FROM staged_docs").fetchall()}
         con.execute("CREATE TEMP TABLE changed_keys AS SELECT unnest(?::VARCHAR[]) AS doc_key", [sorted(keys)])
         links: Links = {}
-        for a, b, method, sim in con.execute(
-                f"SELECT doc_a, doc_b, method, similarity FROM {ALIAS}.links "
+        first_run: dict[tuple[str, str], str] = {}  # kept links keep the run that made them
+        for a, b, method, sim, made in con.execute(
+                f"SELECT doc_a, doc_b, method, similarity, run_id FROM {ALIAS}.links "
                 "WHERE doc_a NOT IN (SELECT doc_key FROM changed_keys) "
                 "AND doc_b NOT IN (SELECT doc_key FROM changed_keys) "
                 "AND doc_a IN (SELECT doc_key FROM heads) AND doc_b IN (SELECT doc_key FROM heads)").fetchall():
             links[(a, b)] = (method, sim)
-        old = set(links)
+            first_run[(a, b)] = made
         if keys:
             _exact(con, links)
             files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
@@ -69,7 +70,7 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         docs = _docs(con, {k for pair in links for k in pair})
     rows = cluster(docs, links)
     link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
-                  "run_id": None if (a, b) in old else run_id} for (a, b), (m, s) in sorted(links.items())]
+                  "run_id": first_run.get((a, b), run_id)} for (a, b), (m, s) in sorted(links.items())]
     return (pa.Table.from_pylist(link_rows, LINKS),
             pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES))
 
@@ -135,14 +136,21 @@ def _exact(con: duckdb.DuckDBPyConnection, links: Links) -> None:
 
 
 def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path], threshold: float) -> None:
+    # Candidates: a shared band key; then, as tasks.dedupe.banded_agreement, only pairs whose
+    # banded values (two 32-bit values a key) agree in MIN_AGREEMENT places or more.
     pairs = con.execute("""
         WITH bands AS (SELECT doc_key, content_hash, unnest(lsh_bands) AS key,
                               generate_subscripts(lsh_bands, 1) AS band FROM heads),
-             mine AS (SELECT * FROM bands WHERE doc_key IN (SELECT doc_key FROM changed_keys))
-        SELECT DISTINCT least(m.doc_key, o.doc_key) AS a, greatest(m.doc_key, o.doc_key) AS b
-        FROM mine m JOIN bands o USING (band, key)
-        WHERE m.doc_key <> o.doc_key AND m.content_hash <> o.content_hash
-        ORDER BY a, b""").fetchall()
+             mine AS (SELECT * FROM bands WHERE doc_key IN (SELECT doc_key FROM changed_keys)),
+             cand AS (SELECT DISTINCT least(m.doc_key, o.doc_key) AS a, greatest(m.doc_key, o.doc_key) AS b
+                      FROM mine m JOIN bands o USING (band, key)
+                      WHERE m.doc_key <> o.doc_key AND m.content_hash <> o.content_hash)
+        SELECT c.a, c.b FROM cand c
+        JOIN heads x ON x.doc_key = c.a JOIN heads y ON y.doc_key = c.b
+        WHERE list_sum(list_transform(range(1, len(x.lsh_bands) + 1), i ->
+                  ((x.lsh_bands[i] >> 32) = (y.lsh_bands[i] >> 32))::INTEGER
+                  + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?
+        ORDER BY c.a, c.b""", [MIN_AGREEMENT]).fetchall()
     # Verified a volume at a time (pairs sorted by their first key): the texts in memory are
     # those of one volume and its candidates' documents.
     for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):

@@ -48,9 +48,15 @@ def load(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 
 
 def connect(path: Path | str = ":memory:", read_only: bool = False,
-            memory_limit: str | None = MEMORY_LIMIT, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection: autoinstall off, a memory limit, no extension loaded yet."""
+            memory_limit: str | None = MEMORY_LIMIT, threads: int | None = None,
+            temp_directory: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection: autoinstall off, a memory limit, no extension loaded yet.
+
+    ``temp_directory``: where DuckDB spills beyond its memory limit (an in-memory connection
+    would spill to ``./.tmp`` of the working directory: give one inside the data root)."""
     config = dict(CONFIG)
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
     if memory_limit:
         config["memory_limit"] = memory_limit
     if threads:
