@@ -155,13 +155,14 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
     # those of one volume and its candidates' documents.
     for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
         batch = list(group)
-        keys = {k for p in batch for k in p}
-        texts, docs = _texts(con, keys, staged), _docs(con, keys)
+        docs = _docs(con, {k for p in batch for k in p})
+        batch = [(a, b) for a, b in batch if not conflict(docs[a], docs[b])]
+        texts = _texts(con, {k for p in batch for k in p}, staged)
         words = {k: canonical_words(t) for k, t in texts.items()}
         sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
         for a, b in batch:
             sim = near_similarity(words[a], words[b], sh[a], sh[b], threshold)
-            if sim >= threshold and not conflict(docs[a], docs[b]):
+            if sim >= threshold:
                 add_link(links, a, b, "near", sim)
 
 
