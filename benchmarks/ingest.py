@@ -10,7 +10,7 @@ Each phase runs in a fresh subprocess so its peak memory (max RSS) is its own:
   same Prefect start-up once;
 - ``processes``: the same full run with ``workers=2``: volumes normalised by two worker
   processes (Prefect's process pool), their start-up included; peak MB is the flow process's,
-  the largest child process's (a Dask worker, or Prefect's temporary API) below the table;
+  the largest child process's (a worker process, or Prefect's temporary API) below the table;
 - ``git``: the flow on a ``git+file://`` clone of the corpus: a full run, an unchanged run, then
   one commit that changes one volume and a third run (which parses that volume alone); the
   ``runs`` rows are printed.

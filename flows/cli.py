@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
 
     command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only.")
     command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
-    c = command("refresh", cmd_refresh, "Rebuild the warehouse from the lake.")
-    c.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    c = command("refresh", cmd_refresh, "Bring the warehouse to the lake's state (update it, or rebuild it whole).")
+    c.add_argument("--force", action="store_true", help="rebuild it whole, even when up to date")
     return p
 
 
@@ -189,7 +189,7 @@ def cmd_shell(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from tasks.lake.catalog import Lake
+    from tasks.lake.catalog import Lake, redacted
     from warehouse import db
 
     _check_data_root(args.data)
@@ -199,7 +199,7 @@ def cmd_status(args) -> int:
     print(f"data root:  {lake.data_root}")
     print(f"lake:       snapshot {state.snapshot}, {len(current)} items, "
           f"{sum(e.documents for e in current)} documents, {len(state.failures)} failing items "
-          f"(catalog {lake.catalog})")
+          f"(catalog {redacted(lake.catalog)})")
     print(f"warehouse:  {db.warehouse_path(args.data)} "
           f"({'up to date' if db.is_current(args.data) else 'stale or missing: run frus refresh'})")
     if db.warehouse_path(args.data).exists():
@@ -214,9 +214,14 @@ def cmd_status(args) -> int:
 def cmd_refresh(args) -> int:
     from warehouse import db
 
+    from tasks.lake.catalog import Lake
+
     _check_data_root(args.data)
-    built = db.refresh(Path(args.data), force=args.force)
-    print("warehouse rebuilt" if built else "warehouse already up to date", file=sys.stderr)
+    lake = Lake(Path(args.data))
+    with lake.lock(on_wait=lambda: print("frus: an ingest is running: waiting for it", file=sys.stderr)):
+        changed = db.refresh(lake.data_root, force=args.force)
+    print(("warehouse rebuilt" if args.force else "warehouse updated") if changed
+          else "warehouse already up to date", file=sys.stderr)
     return 0
 
 

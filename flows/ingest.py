@@ -30,6 +30,11 @@ from tasks.sources.replay import REPLAY, ReplaySource  # noqa: E402
 from warehouse import db  # noqa: E402
 
 
+class AfterCommit(Exception):
+    """A step after the run's commit failed: the lake holds the run; its warehouse update
+    is left to the next run (or ``frus refresh``)."""
+
+
 def new_run_id() -> str:
     return f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -156,6 +161,9 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
             report = RunReport(new_run_id(), source, utcnow())
             try:
                 return _ingest(log, lake, report, volumes, mirror, runner)
+            except AfterCommit as exc:  # the run's row is committed: say why, and fail
+                log.error("run %s committed, then failed: %s", report.run_id, exc.__cause__)
+                raise
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
                 report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -167,8 +175,10 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     except LakeBusy as exc:
         log.warning("skipped: %s (runs never overlap)", exc)
         now = utcnow()
-        lake.record_run(RunReport(new_run_id(), source, now, now, "skipped", message=str(exc)).row())
-        lake.export_runs()
+        lake = Lake(data_root)  # (the running ingest may have just created it)
+        if lake.exists():  # a first run still creating the lake: its row is the first
+            lake.record_run(RunReport(new_run_id(), source, now, now, "skipped", message=str(exc)).row())
+            lake.export_runs()
         return {"status": "skipped", "reason": str(exc)}
 
 
@@ -293,12 +303,15 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     else:
         report.finished_at = utcnow()
         snapshot = lake.record_run(report.row())
-    lake.export_runs()
-    with _phase(report, "warehouse"):
-        refresh_warehouse(lake.data_root)
-    if staged or updated:
-        with _phase(report, "maintain"):
-            lake.maintain()
+    try:
+        lake.export_runs()
+        with _phase(report, "warehouse"):
+            refresh_warehouse(lake.data_root)
+        if staged or updated:
+            with _phase(report, "maintain"):
+                lake.maintain()
+    except Exception as exc:
+        raise AfterCommit(f"{type(exc).__name__}: {exc}") from exc
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases}
     _publish(summary)

@@ -38,11 +38,10 @@ Guards against accidental merges (each one seen in the corpus):
 Canonical member of a cluster, in order of preference: reviewed TEI, unreviewed TEI, page text;
 then the highest ``rank`` (newest); then the smallest ``doc_key``.
 
-Scale (7,200 documents here, 314,000 upstream): memory is one sorted ``uint64`` array of
-shingle hashes and one 128 x ``uint32`` signature per document. Incrementally, a store keeps
-:func:`minhash_signature` as a column (512 bytes per document) with the content hash; a run
-rebuilds the LSH from the stored signatures (or queries a persistent one), queries only the new
-volume's documents, and verifies the few candidates against their stored text.
+Scale: :func:`find_duplicates` holds every document (the evaluation's whole-corpus run). The
+pipeline stores :func:`dedupe_keys` (content hash and LSH band keys) with each document
+version, and ``tasks/lake/dedupe.py`` matches only a run's changed documents against them,
+with the verification, vetoes and clustering defined here.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from tasks.lake import duck
-from tasks.lake.catalog import RUNS_FILE, Lake
+from tasks.lake.catalog import RUNS_FILE, Lake, redacted
 from tasks.landing import inside
 
 SQL_DIR = Path(__file__).resolve().parent
@@ -53,9 +53,10 @@ def _meta(path: Path) -> tuple[int | None, str | None]:
         return None, None
     try:
         with duck.connect(path, read_only=True) as con:
-            return con.execute("SELECT lake_snapshot, sql_fingerprint FROM warehouse_meta").fetchone()
-    except (duckdb.Error, TypeError):
+            row = con.execute("SELECT lake_snapshot, sql_fingerprint FROM warehouse_meta").fetchone()
+    except duckdb.Error:
         return None, None
+    return tuple(row) if row else (None, None)
 
 
 def is_current(data_root: Path | str) -> bool:
@@ -126,7 +127,7 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
         con.execute("DELETE FROM warehouse_meta")
         con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
                     "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",
-                    [snapshot, _fingerprint(lake), lake.catalog])
+                    [snapshot, _fingerprint(lake), redacted(lake.catalog)])
         if since is None:
             con.execute("UPDATE warehouse_meta SET built_at = now()")
         con.execute("COMMIT")
@@ -153,6 +154,8 @@ def as_of(data_root: Path | str, run_id: str) -> Path:
     under ``DATA/as-of/`` and kept: a snapshot never changes."""
     lake = Lake(data_root)
     snapshot = lake.snapshot_of(run_id)
+    if not (lake.data_root / RUNS_FILE).exists():
+        lake.export_runs()
     path = inside(lake.data_root, "as-of", f"snapshot-{snapshot}.duckdb")
     if _meta(path) != (snapshot, _fingerprint(lake)):
         path.parent.mkdir(exist_ok=True)

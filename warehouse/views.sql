@@ -62,8 +62,8 @@ CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
 -- per canonical document. The index gives the candidates (a phrase matches inside words, so
 -- its first term may end a longer term and its last may begin one): with one term, every
 -- document holding a term that contains it; with two, a term that starts with the second;
--- with more, all the inner terms. The regular expression then decides. An empty phrase
--- matches nothing. (Lists unnested in joins let DuckDB read only the matching rows.)
+-- with more, all the inner terms; with none (punctuation only), every document. The regular
+-- expression then decides. An empty phrase matches nothing. (Lists unnested in joins let DuckDB read only the matching rows.)
 CREATE OR REPLACE MACRO mentions(phrase, include_notes := false) AS TABLE
 WITH q AS MATERIALIZED (
     SELECT frus_terms(phrase) AS toks, len(frus_terms(phrase)) AS n,
@@ -84,6 +84,8 @@ cand AS (
           AND (field = 0 OR include_notes)
         GROUP BY version_id), q
     WHERE held = CASE WHEN q.n > 2 THEN len(q.inner_toks) ELSE 1 END OR q.n <= 2
+    UNION ALL
+    SELECT version_id FROM document_versions, q WHERE q.n = 0  -- no letter or digit: every one
 ),
 notes AS (
     SELECT f.version_id, count(*) AS note_hits

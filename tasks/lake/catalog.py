@@ -21,7 +21,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import duckdb
 import pyarrow as pa
@@ -68,7 +68,17 @@ def postgres_conninfo(url: str) -> str:
     parts = {"dbname": unquote(u.path.lstrip("/")) or None, "host": u.hostname, "port": u.port,
              "user": unquote(u.username) if u.username else None,
              "password": unquote(u.password) if u.password else None}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+    parts.update((k, v[-1]) for k, v in parse_qs(u.query).items())  # sslmode=…, host=/socket
+    quoted = {k: "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for k, v in parts.items() if v}
+    return " ".join(f"{k}={v}" for k, v in quoted.items())
+
+
+def redacted(catalog: str) -> str:
+    """A catalog URL without its password (for logs, status and the warehouse)."""
+    u = urlparse(catalog)
+    if not u.password:
+        return catalog
+    return catalog.replace(f":{u.password}@", ":***@", 1)
 
 
 class Lake:
@@ -80,9 +90,18 @@ class Lake:
         saved = self._settings()
         if saved is not None and (catalog or data_path) and (catalog, data_path) != (
                 saved.get("catalog"), saved.get("data_path")):
-            raise ValueError(f"{self.data_root} has its lake's catalog at {saved.get('catalog') or 'the default'} "
+            raise ValueError(f"{self.data_root} has its lake's catalog at "
+                             f"{redacted(saved.get('catalog') or 'the default')} "
                              f"and data at {saved.get('data_path') or 'the default'}: --catalog and "
                              "--lake-data apply to a new data root only")
+        if saved is None:
+            if catalog and catalog.startswith("sqlite:"):  # a relative path would move with the cwd
+                catalog = "sqlite:" + str(Path(catalog.removeprefix("sqlite:")).resolve())
+            if data_path and "://" not in data_path:
+                data_path = str(Path(data_path).resolve()) + "/"
+            if catalog and not catalog.startswith("sqlite:") and not data_path:
+                raise ValueError("a PostgreSQL catalog needs --lake-data: a folder (or object store) "
+                                 "every machine that uses the catalog can reach")
         self._given = (catalog, data_path) if saved is None else (saved.get("catalog"), saved.get("data_path"))
         # The defaults are inside the data root and follow it when it is copied or moved.
         self.catalog = self._given[0] or "sqlite:" + str(self.root / "catalog.sqlite")
@@ -272,7 +291,8 @@ class Lake:
         with self.connect() as con:
             con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => now() - INTERVAL '{keep}')")
             con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)")
-            con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', cleanup_all => true)")
+            # (orphans of a day or more: a writer elsewhere on a shared catalog may be mid-commit)
+            con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:

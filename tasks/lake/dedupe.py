@@ -6,11 +6,13 @@ the documents whose newest version the run changes (the *changed keys*) only:
 
 - exact: the same content hash (a join in DuckDB);
 - near: a shared (band, key) pair, verified on the two texts (only candidates' texts are read);
-- cross-source: page texts against TEI documents by file number, day or sender, else bands.
+- cross-source: every page text against the TEI documents by file number, day or sender, else
+  bands (pages are few; TEI documents under 50 words have no bands, so the band fallback does
+  not reach them as the whole-run LSH does).
 
-Links of other documents are kept from the lake's ``links`` table; clusters are rebuilt from
-all links (they are few), with the same rules as :func:`tasks.dedupe.find_duplicates`, which
-gives the same clusters over the same documents. Memory follows the candidates, not the
+Exact and near links of other documents are kept from the lake's ``links`` table; clusters are
+rebuilt from all links (they are few), with the rules of :func:`tasks.dedupe.find_duplicates`
+(a test checks both give the same clusters). Memory follows the candidates, not the
 corpus: DuckDB does the joins under its memory limit.
 """
 from __future__ import annotations
@@ -48,7 +50,7 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
     """
     changed = sorted(set(changed))
     with lake.connect(read_only=True) as con:
-        _pool(con, changed, [s.folder / "documents.parquet" for s in staged])
+        _pool(con, changed, staged)
         keys = {r[0] for r in con.execute(
             f"SELECT doc_key FROM {ALIAS}.documents WHERE source_uri IN (SELECT uri FROM changed_uris) "
             "UNION SELECT doc_key FROM staged_docs").fetchall()}
@@ -60,13 +62,14 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
                 "WHERE doc_a NOT IN (SELECT doc_key FROM changed_keys) "
                 "AND doc_b NOT IN (SELECT doc_key FROM changed_keys) "
                 "AND doc_a IN (SELECT doc_key FROM heads) AND doc_b IN (SELECT doc_key FROM heads)").fetchall():
-            links[(a, b)] = (method, sim)
-            first_run[(a, b)] = made
+            if method != "cross-source":  # (recomputed for every page at each commit)
+                links[(a, b)] = (method, sim)
+                first_run[(a, b)] = made
+        files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
         if keys:
             _exact(con, links)
-            files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
             _near(con, links, files, threshold)
-            _cross_source(con, links, files, threshold)
+        _cross_source(con, links, files, threshold)  # every page, whenever anything changed
         docs = _docs(con, {k for pair in links for k in pair})
     rows = cluster(docs, links)
     link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
@@ -75,15 +78,19 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
             pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES))
 
 
-def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged_files: list[Path]) -> None:
-    """``heads``: the newest current version of every document key, as of the new state."""
+def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Staged]) -> None:
+    """``heads``: the newest current version of every document key, as of the new state
+    (versions rank by their item's ingest time, as the runs stored them)."""
     con.execute("CREATE TEMP TABLE changed_uris AS SELECT unnest(?::VARCHAR[]) AS uri", [changed])
+    con.execute("CREATE TEMP TABLE staged_items AS SELECT unnest(?::VARCHAR[]) AS uri, "
+                "unnest(?::VARCHAR[])::TIMESTAMPTZ AS ingested",
+                [[s.entry.uri for s in staged], [s.entry.ingested_at for s in staged]])
     columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, lsh_bands, source_uri"
     # (a view takes no parameters: the staged files are a literal list)
-    files = "[" + ", ".join(duck.sql_str(p) for p in staged_files) + "]"
-    source = f"read_parquet({files})" if staged_files else f"{ALIAS}.documents WHERE false"
-    con.execute(f"CREATE TEMP VIEW staged_docs AS SELECT {columns}, text, now()::TIMESTAMPTZ AS ingested "
-                f"FROM {source}")
+    files = "[" + ", ".join(duck.sql_str(s.folder / "documents.parquet") for s in staged) + "]"
+    source = f"read_parquet({files})" if staged else f"{ALIAS}.documents WHERE false"
+    con.execute(f"CREATE TEMP VIEW staged_docs AS SELECT d.*, i.ingested FROM "
+                f"(SELECT {columns}, text FROM {source}) d JOIN staged_items i ON i.uri = d.source_uri")
     con.execute(f"""
         CREATE TEMP TABLE heads AS
         WITH pool AS (
@@ -168,21 +175,20 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
 
 def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
                   threshold: float) -> None:
-    """Page texts without URL (``hsg-text/…``) to their TEI documents: every changed page
-    against all TEI documents, every other page against the changed TEI documents."""
-    pages = con.execute("SELECT doc_key, doc_key IN (SELECT doc_key FROM changed_keys) FROM heads "
-                        "WHERE doc_key LIKE 'hsg-text/%'").fetchall()
+    """Page texts without URL (``hsg-text/…``) to their TEI documents: every page against
+    every TEI document at each commit, as a whole run would (pages are few; their blocks are
+    queries on the heads)."""
+    pages = con.execute("SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'").fetchall()
     if not pages:
         return
-    page_docs = _docs(con, {p for p, _ in pages})
+    page_docs = _docs(con, {p for (p,) in pages})
     texts = _texts(con, set(page_docs), staged)
-    for key, is_changed in pages:
+    for (key,) in pages:
         p = _with_text(page_docs[key], texts.get(key, ""))
-        scope = "" if is_changed else "AND doc_key IN (SELECT doc_key FROM changed_keys)"
         conds, params = [], []
         if p.file_number:
-            conds.append("replace(lower(file_number), ' ', '') = ?")
-            params.append(_file_key(p.file_number).replace("\t", "").replace("\n", ""))
+            conds.append("regexp_replace(lower(file_number), '\\s+', '', 'g') = ?")
+            params.append(_file_key(p.file_number))
         if p.date_min:
             conds.append("date_min::DATE = ?::DATE")
             params.append(p.date_min.date())
@@ -192,14 +198,14 @@ def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str
         cands: set[str] = set()
         if conds:
             cands = {r[0] for r in con.execute(
-                f"SELECT doc_key FROM heads WHERE format = 'tei' {scope} AND ({' OR '.join(conds)})",
+                f"SELECT doc_key FROM heads WHERE format = 'tei' AND ({' OR '.join(conds)})",
                 params).fetchall()}
         if not cands:  # no key, or none matched: the LSH bands of the page (short ones too)
             words = canonical_words(p.text)
             bands = band_keys(minhash(shingle_hashes(words)).hashvalues)
             cands = {r[0] for r in con.execute(
-                f"""WITH b AS (SELECT doc_key, unnest(lsh_bands) AS key, generate_subscripts(lsh_bands, 1) AS band
-                              FROM heads WHERE format = 'tei' {scope})
+                """WITH b AS (SELECT doc_key, unnest(lsh_bands) AS key, generate_subscripts(lsh_bands, 1) AS band
+                              FROM heads WHERE format = 'tei')
                     SELECT DISTINCT doc_key FROM b JOIN (SELECT unnest(?::BIGINT[]) AS key,
                                                          generate_subscripts(?::BIGINT[], 1) AS band) q
                     USING (band, key)""", [bands, bands]).fetchall()}
