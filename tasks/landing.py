@@ -120,7 +120,7 @@ def land_chunks(
             final.parent.mkdir(exist_ok=True)
             tmp.chmod(0o444)  # immutable by convention; a reader never sees it change
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_path(final.parent)
         return Landed(final, sha, size)
     except BaseException:
         with suppress(FileNotFoundError):
@@ -145,7 +145,7 @@ def atomic_write_bytes(data_root: Path | str, relpath: str | os.PathLike[str], d
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -168,9 +168,9 @@ def sweep_temp(data_root: Path | str, older_than: float = 3600.0) -> int:
     return removed
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a folder (a rename is durable only once its directory entry is on disk)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -13,17 +13,11 @@ from flows import cli
 from flows.ingest import ingest
 from tasks.dedupe import DedupeDoc, find_duplicates
 from tasks.lake.catalog import Lake
+from tests.test_ingest_flow import _copy
 from warehouse import db
 
 SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
 VIEWS = ["documents", "parts", "footnotes", "volumes", "duplicates"]
-
-
-def _copy(volumes_dir: Path, names: list[str], dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copy2(volumes_dir / name, dest / name)
-    return dest
 
 
 def _rows(data: Path, views=VIEWS, drop=("run_id", "source_uri", "item_ingested_at", "version_id",

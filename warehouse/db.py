@@ -18,7 +18,7 @@ import duckdb
 
 from tasks.lake import duck
 from tasks.lake.catalog import RUNS_FILE, Lake, redacted
-from tasks.landing import inside
+from tasks.landing import fsync_path, inside
 
 SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql", "terms.sql")
@@ -89,7 +89,7 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
         if incremental:
             shutil.copyfile(target, tmp)
         _build(tmp, lake, snapshot, since=built_for if incremental else None)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, target)
     finally:
         for path in (tmp, Path(f"{tmp}.wal")):
@@ -139,14 +139,6 @@ def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:
     """Run a SQL script statement by statement (comments and blank lines skipped)."""
     for statement in con.extract_statements(script):
         con.execute(statement)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def as_of(data_root: Path | str, run_id: str) -> Path:

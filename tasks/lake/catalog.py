@@ -241,10 +241,14 @@ class Lake:
             for name, arrow_rows in (("new_links", links), ("new_duplicates", duplicates)):
                 if arrow_rows is not None:
                     con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM arrow_rows")
+            _temp(con, "replaced", [{"uri": s.entry.uri} for s in staged], pa.schema([("uri", pa.string())]))
             con.execute("BEGIN")
+            # The old rows of every staged item go first, in one statement a table: a DELETE
+            # after this transaction's inserts would scan them again, item after item.
+            for table in ITEM_TABLES:
+                con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
             for s in staged:
                 for table in ITEM_TABLES:
-                    con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri = ?", [s.entry.uri])
                     path = s.folder / f"{table}.parquet"
                     if pq.read_metadata(path).num_rows:
                         con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
