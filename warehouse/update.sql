@@ -9,20 +9,23 @@ DELETE FROM footnote_rows WHERE source_uri IN (SELECT uri FROM changed);
 DELETE FROM volume_rows WHERE source_uri IN (SELECT uri FROM changed);
 DELETE FROM document_versions WHERE source_uri IN (SELECT uri FROM changed);
 
-CREATE OR REPLACE TEMP TABLE new_versions AS
-SELECT (SELECT coalesce(max(version_id), 0) FROM document_versions)
-           + row_number() OVER (ORDER BY d.source_uri, d.doc_key) AS version_id,
-       d.doc_key, d.source_uri
-FROM lake.documents d WHERE d.source_uri IN (SELECT uri FROM changed);
-
+-- The new versions, unsorted (a sort would carry every text), then numbered in the order
+-- they were stored: version_id follows the rows, so a few versions are a few row groups.
 INSERT INTO document_versions BY NAME
-SELECT v.version_id, d.* EXCLUDE (lsh_bands), i.withdrawn_run,
+SELECT NULL::INTEGER AS version_id, d.* EXCLUDE (lsh_bands), i.withdrawn_run,
        i.ingested_at::TIMESTAMPTZ AS item_ingested_at, 0 AS version_rank, false AS shown
 FROM lake.documents d
-JOIN new_versions v USING (source_uri, doc_key)
 JOIN lake.items i ON i.uri = d.source_uri
-WHERE d.source_uri IN (SELECT uri FROM changed)
-ORDER BY v.version_id;  -- zone maps: a few versions' rows are a few row groups
+WHERE d.source_uri IN (SELECT uri FROM changed);
+
+UPDATE document_versions
+SET version_id = (SELECT coalesce(max(version_id), 0) FROM document_versions) + 1
+                 + rowid - (SELECT min(rowid) FROM document_versions WHERE version_id IS NULL)
+WHERE version_id IS NULL;
+
+CREATE OR REPLACE TEMP TABLE new_versions AS
+SELECT version_id, doc_key, source_uri FROM document_versions
+WHERE source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO part_rows BY NAME
 SELECT v.version_id, p.* FROM lake.parts p JOIN new_versions v USING (source_uri, doc_key)
@@ -30,8 +33,7 @@ WHERE p.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO footnote_rows BY NAME
 SELECT v.version_id, f.* FROM lake.footnotes f JOIN new_versions v USING (source_uri, doc_key)
-WHERE f.source_uri IN (SELECT uri FROM changed)
-ORDER BY v.version_id;
+WHERE f.source_uri IN (SELECT uri FROM changed);
 
 INSERT INTO volume_rows BY NAME
 SELECT * FROM lake.volumes WHERE source_uri IN (SELECT uri FROM changed);
