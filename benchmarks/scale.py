@@ -157,7 +157,7 @@ def du_mb(path: Path) -> float | None:
     """Disk usage of ``path`` (``du``), MB (10^6 bytes)."""
     if not path.exists():
         return None
-    out = subprocess.run(["du", "-s", "--block-size=1", str(path)], capture_output=True, text=True)
+    out = subprocess.run(["du", "-s", "--block-size=1", str(path.resolve())], capture_output=True, text=True)
     return int(out.stdout.split()[0]) / 1e6 if out.returncode == 0 else None
 
 

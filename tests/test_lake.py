@@ -182,3 +182,35 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
     assert again["items_unchanged"] == 2
     assert db.is_current(data) and _state(data)[0] > before[0]
     assert not list(data.glob(".warehouse.duckdb.*"))
+
+
+def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volumes_dir: Path):
+    """warehouse.duckdb links to the newest of two generations; an update brings the older one
+    up to date (two runs of changes), unless a reader holds it: then it copies the newest."""
+    src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    link = db.warehouse_path(data)
+    first = link.resolve()
+    assert link.is_symlink() and first.parent.name == ".warehouse"
+    _copy(volumes_dir, SMALL[1:], src)
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    second = link.resolve()
+    assert second != first and first.exists()  # the older generation stays, as the next spare
+    with db.connect(first, read_only=True) as reader:  # a reader still on the first generation
+        path = src / SMALL[1]
+        xml = path.read_text()
+        at = xml.index("</p>", xml.index('type="document"'))
+        path.write_text(xml[:at] + " Zanzibarite amendment." + xml[at:])
+        ingest(source=str(src), data_dir=str(data), workers=1)  # cannot take it: copies the newest
+        assert reader.execute("SELECT count(*) FROM mentions('Zanzibarite amendment')").fetchone() == (0,)
+    third = link.resolve()
+    assert third not in (first, second) and not first.exists()
+    (src / SMALL[0]).unlink()
+    ingest(source=str(src), data_dir=str(data), workers=1)  # takes the second: two runs behind
+    assert link.resolve() not in (second, third) and not second.exists()
+    assert sorted(p.name for p in (data / ".warehouse").iterdir()) == sorted(
+        [third.name, link.resolve().name])
+    incremental = _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"])
+    assert db.query(data, "SELECT count(*) FROM mentions('Zanzibarite amendment')")[1] == [(1,)]
+    assert db.refresh(data, force=True)
+    assert _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"]) == incremental

@@ -2,10 +2,11 @@
 or built whole (``frus refresh --force``, a new SQL version, a first run).
 
 DuckDB lets one process write a database file or many read it, not both. So an update is
-made on a copy of the file (``.warehouse.duckdb.<pid>.tmp``), which is checkpointed and
-renamed into place: readers keep the old file open and unblocked, and see the new one when
-they next connect; a reader never sees a half-updated state. A kill leaves the temporary
-file, swept by the next update, and the old warehouse in force.
+made on a file no reader holds (the older of two generations, or a copy of the newest), then
+``warehouse.duckdb`` is switched to it by an atomic rename of a link: readers keep the file
+they opened, unblocked, and see the new one when they next connect; a reader never sees a
+half-updated state. A kill leaves a temporary file, swept by the next update, and the old
+warehouse in force.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from tasks.landing import fsync_path, inside
 
 SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql", "terms.sql")
-INDEX_RANGE = 25_000  # document versions indexed per statement
+INDEX_RANGE = 10_000  # document versions indexed per statement (bounds its memory)
 ROW_GROUP_SIZE = 2048
 TMP_GLOB = ".warehouse.duckdb.*.tmp*"
+GENERATIONS = ".warehouse"  # the warehouse's generations; warehouse.duckdb links to the newest
 
 
 def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -70,12 +72,17 @@ def is_current(data_root: Path | str) -> bool:
 def refresh(data_root: Path | str, force: bool = False) -> bool:
     """Bring the warehouse to the lake's current snapshot; True when it changed.
 
-    Updates a copy with the items that changed since the warehouse's snapshot, or builds it
+    ``DATA/warehouse.duckdb`` is a link to the newest of two generations in
+    ``DATA/.warehouse/``. An update takes the older generation (no reader holds it), applies
+    the lake's changes since *its* snapshot (this run's and the one before), and makes it the
+    newest; if a reader still holds it, it copies the newest instead. It builds the warehouse
     whole when ``force``, when there is none, or when its SQL or lake differ.
     """
     lake = Lake(data_root)
     target = warehouse_path(data_root)
-    for leftover in target.parent.glob(TMP_GLOB):  # a killed update's copy and its WAL
+    generations = inside(lake.data_root, GENERATIONS)
+    generations.mkdir(exist_ok=True)
+    for leftover in [*target.parent.glob(TMP_GLOB), *generations.glob("*.tmp*")]:  # a killed update's
         leftover.unlink(missing_ok=True)
     if not (lake.data_root / RUNS_FILE).exists():
         lake.export_runs()
@@ -83,18 +90,54 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
     built_for, fingerprint = _meta(target)
     if not force and (built_for, fingerprint) == (snapshot, _fingerprint(lake)):
         return False
-    incremental = not force and built_for is not None and fingerprint == _fingerprint(lake)
-    tmp = inside(lake.data_root, f".{target.name}.{os.getpid()}.tmp")
+    current = target.resolve() if target.exists() else None
+    number = 1 + max((int(p.stem) for p in generations.glob("*.duckdb") if p.stem.isdigit()), default=0)
+    tmp = generations / f"{number}.duckdb.tmp"
+    since = None
     try:
-        if incremental:
-            shutil.copyfile(target, tmp)
-        _build(tmp, lake, snapshot, since=built_for if incremental else None)
-        fsync_path(tmp)
-        os.replace(tmp, target)
+        if not force and built_for is not None and fingerprint == _fingerprint(lake):
+            since = _take_spare(generations, current, tmp, lake) or built_for
+            if not tmp.exists():
+                shutil.copyfile(current, tmp)
+        try:
+            _build(tmp, lake, snapshot, since=since)
+        except duckdb.Error:  # e.g. its snapshot expired from the lake: build it whole
+            if since is None:
+                raise
+            tmp.unlink()
+            _build(tmp, lake, snapshot, since=None)
+        final = generations / f"{number}.duckdb"
+        os.replace(tmp, final)
+        link = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(final, target.parent), link)  # relative: a copied root is whole
+        os.replace(link, target)  # readers open the new one from now on; open ones keep theirs
+        fsync_path(target.parent)
+        for old in generations.glob("*.duckdb"):  # the newest two stay: the older is the next spare
+            if old not in (final, current):
+                old.unlink(missing_ok=True)
     finally:
         for path in (tmp, Path(f"{tmp}.wal")):
             path.unlink(missing_ok=True)
     return True
+
+
+def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) -> int | None:
+    """Move the older generation to ``tmp`` if no reader holds it and it was built with the
+    current SQL; returns its snapshot (None: there is no usable spare)."""
+    for spare in sorted(generations.glob("*.duckdb")):
+        if spare == current:
+            continue
+        built_for, fingerprint = _meta(spare)
+        if built_for is None or fingerprint != _fingerprint(lake):
+            continue
+        try:
+            duck.connect(spare).close()  # fails at once while a reader has it open
+        except duckdb.Error:
+            continue
+        os.replace(spare, tmp)
+        return built_for
+    return None
 
 
 def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:

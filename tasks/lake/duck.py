@@ -20,7 +20,7 @@ _EXTENSIONS = {
     "sqlite": ("duckdb_extension_sqlite", "sqlite", "sqlite_scanner"),
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
 }
-MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "1GB")  # peak RSS follows the largest volume
+MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows the largest volume
 
 
 def extension_path(name: str) -> Path:
