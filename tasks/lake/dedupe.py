@@ -10,9 +10,10 @@ the documents whose newest version the run changes (the *changed keys*) only:
   bands (pages are few; TEI documents under 50 words have no bands, so the band fallback does
   not reach them as the whole-run LSH does).
 
-Exact and near links of other documents are kept from the lake's ``links`` table; clusters are
-rebuilt from all links (they are few), with the rules of :func:`tasks.dedupe.find_duplicates`
-(a test checks both give the same clusters). Memory follows the candidates, not the
+Exact and near links of other documents are kept from the lake's ``links`` table; the clusters
+of the link components that hold a changed document are rebuilt with the rules of
+:func:`tasks.dedupe.find_duplicates` (a test checks both give the same clusters), the others
+keep their rows. Memory follows the candidates, not the
 corpus: DuckDB does the joins under its memory limit.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         lake: the lake (committed state).
         changed: URIs of items whose rows this run replaces or withdraws.
         staged: the new rows of the run's new and changed items.
-        run_id: stamped on new links and on every cluster row.
+        run_id: stamped on new links and on the rows of the clusters it rebuilds.
 
     Returns:
         The ``links`` and ``duplicates`` tables of the new state.
@@ -70,12 +71,40 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
             _exact(con, links)
             _near(con, links, files, threshold)
         _cross_source(con, links, files, threshold)  # every page, whenever anything changed
-        docs = _docs(con, {k for pair in links for k in pair})
-    rows = cluster(docs, links)
+        # Only the link components that hold a changed key, a page, or a member of an old
+        # cluster of one can cluster differently; every other cluster keeps its rows.
+        seeds = keys | {r[0] for r in con.execute("SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'").fetchall()}
+        seeds |= {r[0] for r in con.execute(
+            f"SELECT doc_key FROM {ALIAS}.duplicates WHERE cluster_id IN (SELECT cluster_id FROM "
+            f"{ALIAS}.duplicates WHERE doc_key IN (SELECT unnest(?::VARCHAR[])))", [sorted(seeds)]).fetchall()}
+        affected = _components_of(links, seeds)
+        kept = con.execute(f"SELECT {', '.join(DUPLICATES.names)} FROM {ALIAS}.duplicates "
+                           "WHERE doc_key NOT IN (SELECT unnest(?::VARCHAR[]))",
+                           [sorted(affected | seeds)]).to_arrow_table()
+        docs = _docs(con, affected)
+    rows = cluster(docs, {pair: v for pair, v in links.items() if pair[0] in affected})
     link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
                   "run_id": first_run.get((a, b), run_id)} for (a, b), (m, s) in sorted(links.items())]
-    return (pa.Table.from_pylist(link_rows, LINKS),
-            pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES))
+    new = pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES)
+    return pa.Table.from_pylist(link_rows, LINKS), pa.concat_tables([kept.cast(DUPLICATES), new])
+
+
+def _components_of(links: Links, seeds: set[str]) -> set[str]:
+    """The documents linked, directly or not, to any of ``seeds``."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in links:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = {find(k) for k in seeds if k in parent}
+    return {k for k in parent if find(k) in roots}
 
 
 def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Staged]) -> None:
