@@ -228,7 +228,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                 if old and old.withdrawn_run:
                     old = None  # back after a withdrawal: ingest as new
                 item_source = src.source_of(item) if replay else source
-                if old and old.version == item.version and old.parser_version == PARSER_VERSION:
+                if _unchanged(old, item):
                     report.items_unchanged += 1  # unchanged before fetching: no read, no parse
                     failures.pop(item.uri, None)
                     continue
@@ -242,7 +242,10 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                     updated.append(ItemEntry(**{**old.__dict__, "version": item.version}))
                     failures.pop(item.uri, None)
                     continue
-                started = started or stack.enter_context(runner)
+                if started is None:  # one item to parse: worker processes would cost more than they save
+                    one = isinstance(runner, ProcessPoolTaskRunner) and sum(
+                        1 for i in items[n - 1:] if not _unchanged(base.items.get(i.uri), i)) == 1
+                    started = stack.enter_context(ThreadPoolTaskRunner(max_workers=1) if one else runner)
                 future = started.submit(normalise_and_stage, parameters={
                     "data_root": lake.data_root, "fetched": fetched, "run_id": report.run_id,
                     "source": item_source})
@@ -319,6 +322,12 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
              report.status, report.items_new, report.items_changed, report.items_unchanged,
              report.items_removed, report.items_failed)
     return summary
+
+
+def _unchanged(old: ItemEntry | None, item: SourceItem) -> bool:
+    """Known to the lake with the same version token and parser: not read again."""
+    return bool(old and not old.withdrawn_run and old.version == item.version
+                and old.parser_version == PARSER_VERSION)
 
 
 def _item_failed(log, report: RunReport, failures: dict[str, Failure], n: int, total: int,
