@@ -73,19 +73,30 @@ def _parser() -> argparse.ArgumentParser:
                    help="run every SECONDS instead of on the cron schedule (tests, demos)")
 
     c = command("search", cmd_search, "Documents whose title or body mention a phrase.")
+    c.description = ("Documents whose title or body mention a phrase: the mentions() macro, run "
+                     "the read-only way frus sql runs a statement.")
     c.add_argument("phrase")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
     c.add_argument("--notes", action="store_true", help="also match footnotes")
     c.add_argument("--limit", type=_positive, default=None, help="at most this many rows")
 
     c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
-    c.add_argument("query")
+    c.description = ("Run one read-only SQL statement against the warehouse: a SELECT (or FROM, WITH, "
+                     "VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE, PIVOT) or EXPLAIN [ANALYZE] of one; "
+                     "anything else is refused. It reads the warehouse's tables, views and macros and "
+                     "no other file (external access off, configuration locked).")
+    c.add_argument("query", help="one statement (no COPY, ATTACH, SET, PRAGMA, CREATE…)")
     c.add_argument("--as-of", metavar="RUN_ID",
                    help="answer on the state the run RUN_ID left (DuckLake time travel; the "
                         "first query of a run builds its warehouse under DATA/as-of/)")
     c.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
-    command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only.")
+    c = command("shell", cmd_shell, "Open the warehouse in the duckdb shell, read-only, in safe mode.")
+    c.description = ("Open the warehouse in the duckdb shell, read-only and in safe mode: it reads no "
+                     "file but the warehouse and the runs file its views read (no COPY, read_csv, "
+                     "ATTACH, INSTALL; no .shell, .system, .output, .read, .open), its configuration "
+                     "locked. To export, frus sql --format csv > FILE; `duckdb -readonly "
+                     "DATA/warehouse.duckdb` by hand is the full DuckDB.")
     command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
     c = command("refresh", cmd_refresh, "Bring the warehouse to the lake's state (update it, or rebuild it whole).")
     c.add_argument("--force", action="store_true", help="rebuild it whole, even when up to date")
@@ -108,6 +119,9 @@ def _run_options(c: argparse.ArgumentParser) -> None:
                    help="the lake's catalog, on its first ingest: postgresql://user@host:port/db "
                         "(for teams) or sqlite:PATH (default: DATA/lake/catalog.sqlite); later "
                         "commands read it from the data root")
+    c.add_argument("--follow-links", action="store_true",
+                   help="in a local folder, follow symlinks to files anywhere (default: only to "
+                        "regular files inside the folder; FIFOs, devices and sockets are never read)")
     c.add_argument("--lake-data", metavar="PATH",
                    help="where the lake's Parquet files go, on its first ingest (default: "
                         "DATA/lake/data/; a shared folder for a PostgreSQL catalog)")
@@ -132,7 +146,7 @@ def cmd_ingest(args) -> int:
     summary = ingest(source=REPLAY if args.replay else absolute_source(args.source), data_dir=args.data,
                      volumes=args.volumes or None, mirror=args.mirror and absolute_source(args.mirror),
                      workers=args.workers, dask_address=args.dask_address, catalog=args.catalog,
-                     lake_data=args.lake_data)
+                     lake_data=args.lake_data, follow_links=args.follow_links)
     print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
     return 0 if summary["status"] in ("completed", "skipped") else 1
 
@@ -153,7 +167,7 @@ def cmd_serve(args) -> int:
         raise ValueError("--interval must be a positive number of seconds")
     serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
                   mirror=args.mirror, workers=args.workers, dask_address=args.dask_address,
-                  cron=args.cron, timezone=args.timezone, interval=args.interval)
+                  follow_links=args.follow_links, cron=args.cron, timezone=args.timezone, interval=args.interval)
     return 0
 
 
@@ -177,14 +191,18 @@ def cmd_sql(args) -> int:
 
 
 def cmd_shell(args) -> int:
-    from warehouse import db
+    from warehouse import db, readonly
 
     path = db.existing_warehouse(args.data)
     shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
     if not shell:
         raise FileNotFoundError("the duckdb shell is not installed: pip install duckdb-cli==1.5.5")
-    # read-only: other readers (frus search, ingests' updates) are never locked out
-    os.execv(shell, [shell, "-readonly", "-cmd", "SET autoinstall_known_extensions = false", str(path)])
+    # -readonly: other readers (frus search, ingests' updates) are never locked out. Then no
+    # file but the warehouse and what its views read, and safe mode: no .shell, .system,
+    # .output, .read, .open or .import, the configuration locked (the guards of frus sql).
+    commands = ["SET autoinstall_known_extensions = false",
+                *readonly.lockdown(db.readable_files(args.data)), ".safe_mode"]
+    os.execv(shell, [shell, "-readonly", *(a for c in commands for a in ("-cmd", c)), str(path)])
     return 0  # not reached
 
 

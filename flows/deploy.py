@@ -28,6 +28,7 @@ def nightly_deployment(
     mirror: str | None = None,
     workers: int | None = None,
     dask_address: str | None = None,
+    follow_links: bool = False,
     *,
     cron: str = DEFAULT_CRON,
     timezone: str = DEFAULT_TIMEZONE,
@@ -42,6 +43,7 @@ def nightly_deployment(
         volumes: volume ids or globs; None = all.
         mirror: a local folder ingested instead when ``source`` cannot be listed.
         workers, dask_address: where volumes are normalised (``flows.ingest.task_runner``).
+        follow_links: follow symlinks out of a local source folder (``frus ingest --help``).
         cron: a cron expression, evaluated in ``timezone`` (DST-aware).
         timezone: an IANA time zone name.
         interval: seconds between runs; when given, overrides ``cron`` (tests, demos).
@@ -60,7 +62,7 @@ def nightly_deployment(
         schedules=[schedule],
         parameters={"source": source, "data_dir": str(Path(data_dir).resolve()),
                     "volumes": volumes or None, "mirror": absolute_source(mirror) if mirror else None,
-                    "workers": workers, "dask_address": dask_address},
+                    "workers": workers, "dask_address": dask_address, "follow_links": follow_links},
         # One run at a time; a run due while one is running waits for it (no pile-up past
         # one: the server keeps it queued, and the lake lock is the last guard).
         concurrency_limit=ConcurrencyLimitConfig(limit=1,

@@ -5,6 +5,7 @@ this module only orchestrates, retries and reports.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -22,17 +23,13 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from tasks.lake import staging  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
 from tasks.lake.dedupe import deduplicate as dedupe_links  # noqa: E402
+from tasks.lake.provenance import claim_conflict, is_reviewed_source, volume_holders  # noqa: E402
 from tasks.normalise import NormaliseError, normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, RunReport, utcnow  # noqa: E402
 from tasks.sources import (  # noqa: E402
-    FetchedItem, FetchError, Source, SourceItem, open_source, selected)
+    FetchedItem, FetchError, Source, SourceItem, is_local, open_source, printable, selected)
 from tasks.sources.replay import REPLAY, ReplaySource  # noqa: E402
 from warehouse import db  # noqa: E402
-
-
-class AfterCommit(Exception):
-    """A step after the run's commit failed: the lake holds the run; its warehouse update
-    is left to the next run (or ``frus refresh``)."""
 
 
 def new_run_id() -> str:
@@ -55,9 +52,31 @@ def scan_or_mirror(source: Source, mirror: Source) -> tuple[Source, list[SourceI
         return mirror, mirror.scan(), str(exc)
 
 
+def worth_retrying(task, task_run, state) -> bool:
+    """Whether a failed fetch may pass in 30 s: a network down, yes; a full or read-only
+    disk, or a local file that cannot be read, no."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as error:  # (a result that cannot be read: judge by that error)
+        exc = error
+    if not isinstance(exc, BaseException):
+        return True
+    if isinstance(exc, FetchError) and (exc.permanent or exc.item.startswith("file:")):
+        return False
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+            return False
+        exc = exc.__cause__ or exc.__context__
+    return True
+
+
+PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 # Sources retry transient errors themselves (HTTP backoff); the task retries once more
 # for what outlives them (a network down for a minute).
-@task(name="fetch", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
+@task(name="fetch", retries=1, retry_delay_seconds=30, retry_condition_fn=worth_retrying,
+      cache_policy=NO_CACHE)
 def fetch(source: Source, item: SourceItem) -> FetchedItem:
     return source.fetch(item)
 
@@ -68,7 +87,7 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str, sour
     lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
     reason = None
     try:
-        parsed = normalise_item(fetched)
+        parsed = normalise_item(fetched, reviewed=is_reviewed_source(source))
     except Exception as exc:
         reason = str(exc)
     if reason is not None:  # raised outside the except: no unpicklable lxml error as context
@@ -100,7 +119,7 @@ def commit(lake: Lake, run: dict, staged: list[Staged], updated: list[ItemEntry]
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
 def refresh_warehouse(data_root: Path) -> bool:
-    return db.refresh(data_root)
+    return db.refresh_apart(data_root)  # (its memory goes back to the system when it is done)
 
 
 def default_workers() -> int:
@@ -132,7 +151,7 @@ def task_runner(workers: int | None = None, dask_address: str | None = None):
 def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None,
            wait: bool = True, mirror: str | None = None, workers: int | None = None,
            dask_address: str | None = None, catalog: str | None = None,
-           lake_data: str | None = None) -> dict:
+           lake_data: str | None = None, follow_links: bool = False) -> dict:
     """Ingest a source of TEI volumes and page texts into the lake and warehouse.
 
     Args:
@@ -150,6 +169,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
             ``DATA/lake/catalog.sqlite``) or ``postgresql://…``; later runs read it from the
             data root.
         lake_data: where the lake's data files go on its first ingest (default ``DATA/lake/data/``).
+        follow_links: in a local folder, follow symlinks to files anywhere (default: only to
+            regular files inside the folder; FIFOs, devices and sockets are never read).
     """
     log = get_run_logger()
     runner = task_runner(workers, dask_address)
@@ -160,10 +181,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
                 "another ingest is running on %s: waiting for it to finish", data_root)):
             report = RunReport(new_run_id(), source, utcnow())
             try:
-                return _ingest(log, lake, report, volumes, mirror, runner)
-            except AfterCommit as exc:  # the run's row is committed: say why, and fail
-                log.error("run %s committed, then failed: %s", report.run_id, exc.__cause__)
-                raise
+                return _ingest(log, lake, report, volumes, mirror, runner,
+                               {"follow_links": True} if follow_links else {})
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
                 report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -193,10 +212,12 @@ def _phase(report: RunReport, name: str):
 
 
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
-            mirror: str | None, runner) -> dict:
+            mirror: str | None, runner, options: dict) -> dict:
     lake.ensure()
+    if swept := lake.sweep():
+        log.info("removed %d temporary files a killed run left", swept)
     base = lake.state()
-    source = report.source
+    source = requested = report.source
     staged: list[Staged] = []
     updated: list[ItemEntry] = []  # items whose row alone changes
     failures = dict(base.failures)  # items that could not be read, until they are or go away
@@ -205,9 +226,11 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     with ExitStack() as stack:
         with _phase(report, "scan"):
             primary = stack.enter_context(
-                ReplaySource(lake.data_root, volumes) if replay else open_source(source, lake.data_root, volumes))
+                ReplaySource(lake.data_root, volumes) if replay
+                else open_source(source, lake.data_root, volumes, **_local(source, options)))
             if mirror:
-                fallback = stack.enter_context(open_source(mirror, lake.data_root, volumes))
+                fallback = stack.enter_context(open_source(mirror, lake.data_root, volumes,
+                                                           **_local(mirror, options)))
                 src, items, error = scan_or_mirror(primary, fallback)
                 if src is fallback:
                     log.warning("ingesting the local mirror %s instead: %s", mirror, error)
@@ -251,12 +274,19 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                     "source": item_source})
                 pending.append((n, item, old, item_source, future))
 
+            holders = volume_holders(base.items)
+            peers = {requested, mirror}  # a source and its mirror hold versions of one volume
             for n, item, old, item_source, future in pending:
                 try:
                     done: Staged = future.result()
+                    conflict = None if replay else claim_conflict(
+                        done.entry, holders.get(done.entry.volume_id, ()), peers)
+                    if conflict:
+                        raise ValueError(conflict)
                 except Exception as exc:
                     _item_failed(log, report, failures, n, len(items), item, item_source, exc)
                     continue
+                holders.setdefault(done.entry.volume_id, []).append(done.entry)
                 staged.append(done)
                 failures.pop(item.uri, None)
                 report.rejects += done.entry.rejects
@@ -266,7 +296,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                 else:
                     report.items_new += 1
                     report.documents_added += done.entry.documents
-                log.info("[%d/%d] %s: %d documents, %d rejects", n, len(items), item.name,
+                log.info("[%d/%d] %s: %d documents, %d rejects", n, len(items), printable(item.name),
                          done.entry.documents, done.entry.rejects)
 
         # Items this source offered before and no longer does are withdrawn, not deleted:
@@ -279,7 +309,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
                 withdrawn.append(ItemEntry(**{**old.__dict__, "withdrawn_run": report.run_id}))
                 report.items_removed += 1
                 report.documents_withdrawn += old.documents
-                log.info("%s withdrawn: no longer in %s", old.name, source)
+                log.info("%s withdrawn: no longer in %s", printable(old.name), source)
         updated += withdrawn
         for uri, failure in base.failures.items():  # a failed item gone from its source
             if (not replay and failure.source == source and uri not in seen
@@ -313,8 +343,16 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         if staged or updated:
             with _phase(report, "maintain"):
                 lake.maintain()
-    except Exception as exc:
-        raise AfterCommit(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # the commit decided the run: what fails after it is a warning
+        warning = (f"committed; then {type(exc).__name__}: {exc} (the warehouse keeps its previous "
+                   "state: `frus refresh` or the next run brings it up to date)")
+        log.warning("run %s %s", report.run_id, warning)
+        report.message = "; ".join(filter(None, [report.message, warning]))
+        try:
+            lake.amend_run(report.run_id, report.message)
+            lake.export_runs()
+        except Exception as again:  # (a full disk: the warning stays in the log and the summary)
+            log.warning("run %s: the warning could not be recorded: %s", report.run_id, again)
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases}
     _publish(summary)
@@ -322,6 +360,11 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
              report.status, report.items_new, report.items_changed, report.items_unchanged,
              report.items_removed, report.items_failed)
     return summary
+
+
+def _local(source: str, options: dict) -> dict:
+    """The options only a local folder takes (``follow_links``), for a source that is one."""
+    return options if is_local(source) else {}
 
 
 def _unchanged(old: ItemEntry | None, item: SourceItem) -> bool:
@@ -333,11 +376,12 @@ def _unchanged(old: ItemEntry | None, item: SourceItem) -> bool:
 def _item_failed(log, report: RunReport, failures: dict[str, Failure], n: int, total: int,
                  item: SourceItem, source: str | None, exc: Exception) -> None:
     report.items_failed += 1
-    report.failures.append(f"{item.name}: {exc}")
-    failure = Failure(item.uri, item.name, source, item.version, str(exc), report.run_id)
+    reason = printable(str(exc))  # one line, whatever the name or the message holds
+    report.failures.append(f"{printable(item.name)}: {reason}")
+    failure = Failure(item.uri, item.name, source, item.version, reason, report.run_id)
     if not failure.same(failures.get(item.uri)):  # the same failure keeps its first run
         failures[item.uri] = failure
-    log.error("[%d/%d] %s failed: %s", n, total, item.name, exc)
+    log.error("[%d/%d] %s failed: %s", n, total, printable(item.name), reason)
 
 
 def _publish(summary: dict) -> None:

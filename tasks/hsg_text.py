@@ -30,22 +30,34 @@ Any ``.txt`` file may reach this parser, so a text is accepted only if it looks 
   ``Translation``, ``Protest``, ``Record of …``); a dateline, ``[Received …]`` line or short
   dated line (``May 1, 1901``) among the three lines after the title; a signature; ``[Page N]``
   markers; or footnotes anchored on their markers.
+
+Reading a file (:func:`parse_page_file`) takes regular files only, of at most
+:data:`MAX_PAGE_BYTES` (4 MiB: real pages are a few KB to ~200 KB; a 4 MiB text, one line or
+many, is normalised in ~3 s under 200 MB peak), checked before reading and while reading. The
+``.url`` sidecar obeys the same rules, must resolve inside the page's own folder, and holds at
+most :data:`MAX_SIDECAR_BYTES`. A message names the page (and the sidecar), on one line, and
+never quotes more than 80 printable characters of what a file holds.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from tasks.landing import LandingError, open_regular
 from tasks.records import Document, Footnote, Part
 from tasks.source_note import despatch_line, merge_source_notes, parse_source_note
+from tasks.sources import printable, quoted
 from tasks.text import document_text, squash
 
 __all__ = ["parse_page_text", "parse_page_file", "document_text", "parse_title", "parse_url"]
 
 FORMAT = "hsg-text"
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page text; the corpus's pages are 4 KB-200 KB
+MAX_SIDECAR_BYTES = 4096  # a .url sidecar: one URL
 
 _URL = re.compile(
     r"^https?://(?:www\.)?history\.state\.gov\.?(?::\d+)?/historicaldocuments/"
@@ -122,28 +134,72 @@ def parse_page_file(path: Path, *, name: str | None = None, original: Path | Non
     """Read a page-text file (and its ``.url`` sidecar, if any) and parse it.
 
     The sidecar is ``<stem>.url`` or ``<name>.url`` beside the file (beside ``original`` when
-    the bytes were landed elsewhere); its first non-empty line is the page URL.
+    the bytes were landed elsewhere); its first non-empty line is the page URL. It must be a
+    regular file of at most :data:`MAX_SIDECAR_BYTES` that resolves inside the page's folder.
+
+    Args:
+        path: the file read (for an ingested item, its copy in the landing zone).
+        name: the item's name for messages and the ``doc_id`` (default: ``path``); a message
+            never names the landed copy when ``name`` is given.
+        original: the file in its source, where the sidecar is looked for.
 
     Raises:
-        ValueError: the file is empty or not UTF-8, or the URL is not a history.state.gov
-            document URL; the message names the file and the reason.
+        ValueError: the file is not a regular file, too large, empty or not UTF-8; the
+            sidecar is unusable; or the URL is not a history.state.gov document URL. The
+            one-line message names the file (and the sidecar) and the reason.
     """
     path = Path(path)
-    data = path.read_bytes()
+    label = printable(name or str(path))
+    try:
+        with open_regular(path, max_size=MAX_PAGE_BYTES) as stream:
+            data = stream.read(MAX_PAGE_BYTES + 1)
+    except (LandingError, OSError) as exc:
+        raise ValueError(f"{label}: {_read_error(exc)}") from None
+    if len(data) > MAX_PAGE_BYTES:  # grew since its stat
+        raise ValueError(f"{label}: over the size limit of {MAX_PAGE_BYTES} bytes")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    url = None
-    beside = Path(original) if original else path
+        raise ValueError(f"{label}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    url = _sidecar_url(Path(original) if original else path, label)
+    return parse_page_text(text, name=label, url=url)
+
+
+def _sidecar_url(beside: Path, label: str) -> str | None:
+    """The URL in the page's ``.url`` sidecar, or None when there is none (see above)."""
     for side in (beside.with_suffix(".url"), beside.with_name(beside.name + ".url")):
-        if side.is_file():
-            lines = [ln.strip() for ln in side.read_text("utf-8-sig").splitlines() if ln.strip()]
-            if not lines:
-                raise ValueError(f"{side}: empty URL sidecar")
-            url = lines[0].removeprefix("URL:").strip()
-            break
-    return parse_page_text(text, name=name or str(path), url=url)
+        if not os.path.lexists(side):
+            continue
+        where = f"{label}: URL sidecar {printable(side.name)}"
+        folder = os.path.realpath(beside.parent)
+        real = os.path.realpath(side)
+        if not real.startswith(folder.rstrip(os.sep) + os.sep):
+            raise ValueError(f"{where}: a symlink to outside the page's folder")
+        try:  # the resolved path, not followed again, and still inside once open
+            with open_regular(real, max_size=MAX_SIDECAR_BYTES, follow_symlinks=False, within=folder) as f:
+                data = f.read(MAX_SIDECAR_BYTES + 1)
+        except (LandingError, OSError) as exc:
+            raise ValueError(f"{where}: {_read_error(exc)}") from None
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise ValueError(f"{where}: over the size limit of {MAX_SIDECAR_BYTES} bytes")
+        try:
+            lines = [ln.strip() for ln in data.decode("utf-8-sig").splitlines() if ln.strip()]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        if not lines:
+            raise ValueError(f"{where}: empty")
+        url = lines[0].removeprefix("URL:").strip()
+        if parse_url(url) is None:
+            raise ValueError(f"{where}: not a history.state.gov document URL: {quoted(url)}")
+        return url
+    return None
+
+
+def _read_error(exc: Exception) -> str:
+    """A reading failure's reason, without the path an OSError carries."""
+    if isinstance(exc, OSError):
+        return f"cannot be read: {exc.strerror or type(exc).__name__}"
+    return str(exc)
 
 
 def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document:

@@ -8,12 +8,21 @@ Any failure (size limit, short body, an exception from the producer) removes the
 file: a partial download never becomes visible.
 
 Every path written here is checked to lie inside the data root (:func:`inside`).
+
+Reading a local file (:func:`open_regular`, used by :func:`land_file` and the page-text
+reader) accepts regular files only: a FIFO, device, socket or folder is refused on its
+``stat``, before it is opened (opening a FIFO blocks, ``/dev/zero`` never ends, some devices
+act on open); the open itself is non-blocking and the descriptor is checked again
+(``fstat``), so a file swapped for a FIFO in between is refused too. A size limit is checked
+on ``st_size`` before a byte is read, then again while streaming (a file may grow, and
+``/proc`` files announce 0 bytes).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from contextlib import suppress
@@ -37,6 +46,11 @@ class SizeLimitExceeded(LandingError):
 
 class IncompleteContent(LandingError):
     """Fewer (or more) bytes arrived than announced."""
+
+
+class NotRegularFile(LandingError):
+    """A local path is not a regular file (a FIFO, device, socket, folder, or a file that
+    changed into one, or moved out of its folder, while being opened)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -128,10 +142,94 @@ def land_chunks(
         raise
 
 
-def land_file(data_root: Path | str, source: Path | str, *, max_size: int | None = None) -> Landed:
-    """Copy a local file into the landing zone (hashing it on the way)."""
-    with open(source, "rb") as stream:
+def land_file(
+    data_root: Path | str,
+    source: Path | str,
+    *,
+    max_size: int | None = None,
+    follow_symlinks: bool = True,
+    within: Path | str | None = None,
+) -> Landed:
+    """Copy a local regular file into the landing zone (hashing it on the way).
+
+    Args, Raises: as :func:`open_regular` (plus :func:`land_chunks`'s); the size limit
+    holds before the copy and during it.
+    """
+    with open_regular(source, max_size=max_size, follow_symlinks=follow_symlinks, within=within) as stream:
         return land_chunks(data_root, read_chunks(stream), max_size=max_size)
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"))
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, for a message: ``a regular file``, ``a FIFO``, ``a folder``…"""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((kind for test, kind in _KINDS if test(mode)), "not a file")
+
+
+def open_regular(
+    path: Path | str,
+    *,
+    max_size: int | None = None,
+    follow_symlinks: bool = True,
+    within: Path | str | None = None,
+) -> BinaryIO:
+    """Open a local file for reading in binary, if it is a regular file (see the module doc).
+
+    Args:
+        path: the file.
+        max_size: refuse a file whose ``st_size`` is larger (the caller streams with the same
+            limit: :func:`land_chunks`, or reading ``max_size + 1`` bytes).
+        follow_symlinks: False refuses ``path`` if it is itself a symlink (``O_NOFOLLOW``):
+            for a path the caller has resolved and checked.
+        within: refuse a file that is not inside this folder once opened (the descriptor's
+            real path, where ``/proc/self/fd`` tells it): a folder of ``path`` swapped for a
+            symlink after the caller's check does not lead outside.
+
+    Raises:
+        NotRegularFile: not a regular file, or moved or changed while being opened.
+        SizeLimitExceeded: ``st_size`` is over ``max_size``.
+        OSError: it cannot be opened (missing, no permission, ``ELOOP`` for a symlink).
+    """
+    before = os.stat(path, follow_symlinks=follow_symlinks)
+    if not stat.S_ISREG(before.st_mode):
+        raise NotRegularFile(f"not a regular file ({file_kind(before.st_mode)})")
+    _check_size(before.st_size, max_size)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(f"not a regular file ({file_kind(st.st_mode)}, swapped in while opening)")
+        if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+            raise NotRegularFile("replaced by another file while being opened")
+        if within is not None:
+            _check_within(fd, Path(within))
+        _check_size(st.st_size, max_size)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_size(size: int, max_size: int | None) -> None:
+    if max_size is not None and size > max_size:
+        raise SizeLimitExceeded(f"over the size limit of {max_size} bytes ({size} bytes)")
+
+
+def _check_within(fd: int, folder: Path) -> None:
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc (not Linux): the caller's check of the resolved path stands
+        return
+    base = os.path.realpath(folder)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise NotRegularFile("moved outside its folder while being opened")
 
 
 def atomic_write_bytes(data_root: Path | str, relpath: str | os.PathLike[str], data: bytes) -> Path:

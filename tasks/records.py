@@ -6,10 +6,21 @@ field added here is a column everywhere.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 PARSER_VERSION = "1.1.0"
+
+# A volume or document id as FRUS spells them (frus1938v03, d83): ASCII letters, digits, "-",
+# "_" and "." (not first), at most 64 characters. Ids name lake partitions and URLs, so an id
+# from a file is checked against this before anything is built from it.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` is a well-formed FRUS volume or document id (:data:`ID_PATTERN`)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(slots=True)
@@ -76,7 +87,7 @@ class Document:
     page_end: str | None = None
     text: str = ""
     word_count: int = 0
-    reviewed: bool = False  # from a reviewed volume (TEI with @subtype / frus:doc-dateTime)
+    reviewed: bool = False  # TEI read from the reviewed repository (tasks.lake.provenance)
     content_hash: str | None = None  # canonical text hash (tasks/dedupe.py), set on normalising
     lsh_bands: list[int] = field(default_factory=list)  # MinHash LSH band keys (tasks/dedupe.py),
     #            set on normalising; empty for texts too short to merge but on an exact hash

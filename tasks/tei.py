@@ -53,7 +53,10 @@ class ParsedVolume:
 
 
 def secure_parser() -> etree.XMLParser:
-    """An XML parser with entity resolution, DTDs, network access and huge trees off."""
+    """An XML parser with entity resolution, DTDs, network access and huge trees off.
+
+    (It keeps ``collect_ids``: with it off, libxml2 reads the external DTD a DOCTYPE names,
+    ``load_dtd`` notwithstanding. A repeated or malformed xml:id is then a syntax error.)"""
     return etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
@@ -63,6 +66,17 @@ def secure_parser() -> etree.XMLParser:
         remove_comments=True,
         remove_pis=True,
     )
+
+
+class _Unnamed:
+    """A stream without a name: lxml then reports a bad byte as a syntax error at its line,
+    not as an OSError naming the file it read (the landed copy, which means nothing)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
 
 
 def parse_volume(path: Path, source_uri: str | None = None) -> ParsedVolume:
@@ -77,12 +91,18 @@ def parse_volume(path: Path, source_uri: str | None = None) -> ParsedVolume:
     if path.stat().st_size > MAX_BYTES:
         raise VolumeError(f"{uri}: larger than {MAX_BYTES} bytes")
     try:
-        root = etree.parse(str(path), secure_parser()).getroot()
+        with open(path, "rb") as stream:
+            tree = etree.parse(_Unnamed(stream), secure_parser())
     except etree.XMLSyntaxError as exc:
         raise VolumeError(f"{uri}: not well-formed XML: {exc.msg}") from exc
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):  # (they are never expanded)
+        raise VolumeError(f"{uri}: declares XML entities (an internal DTD subset), which no FRUS "
+                          "volume does: refused")
+    root = tree.getroot()
     if root.tag != TEI + "TEI":
         raise VolumeError(f"{uri}: not a TEI document (root element {root.tag})")
-    volume = _volume(root, path)
+    volume = _volume(root, uri)
     text = root.find(TEI + "text")
     if text is None:
         raise VolumeError(f"{uri}: TEI without <text>")
@@ -101,10 +121,10 @@ def parse_volume(path: Path, source_uri: str | None = None) -> ParsedVolume:
 # -- volume -----------------------------------------------------------------------------
 
 
-def _volume(root: etree._Element, path: Path) -> Volume:
+def _volume(root: etree._Element, uri: str) -> Volume:
     volume_id = root.get(XML_ID) or _text(root.find(f".//{TEI}publicationStmt/{TEI}idno[@type='frus']"))
     if not volume_id:
-        raise VolumeError(f"{path}: no volume id (TEI/@xml:id or idno[@type='frus'])")
+        raise VolumeError(f"{uri}: no volume id (TEI/@xml:id or idno[@type='frus'])")
     stmt = root.find(f"{TEI}teiHeader/{TEI}fileDesc/{TEI}titleStmt")
     titles = {}
     editors = []
@@ -217,7 +237,6 @@ def _document(entry: _Entry, volume_id: str, index: int) -> Document:
         url=f"https://history.state.gov/historicaldocuments/{volume_id}/{doc_id}" if div.get(XML_ID) else None,
         doc_number=div.get("n"),
         subtype=subtype,
-        reviewed=div.get("subtype") is not None or div.get(FRUS + "doc-dateTime-min") is not None,
         chapter_path=entry.chapter_path,
         source_notes=notes,
         file_number=note.get("file_number"),

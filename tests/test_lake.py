@@ -40,12 +40,14 @@ def _search(data: Path) -> list:
 
 
 def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Path):
-    """The mirror-then-upstream setup: the same volume from two folders is one document each,
-    with one set of parts, footnotes and volume rows, and the same search results."""
+    """The mirror-then-upstream setup: the same volume from a source and its mirror is one
+    document each, with one set of parts, footnotes and volume rows, and the same search
+    results. (From an unrelated folder it is refused: tests/hostile.)"""
     one, two = tmp_path / "one", tmp_path / "two"
     ingest(source=str(_copy(volumes_dir, SMALL, tmp_path / "a")), data_dir=str(one), workers=1)
-    ingest(source=str(tmp_path / "a"), data_dir=str(two), workers=1)
-    ingest(source=str(_copy(volumes_dir, SMALL[:1], tmp_path / "b")), data_dir=str(two), workers=1)
+    ingest(source=str(tmp_path / "a"), data_dir=str(two), workers=1)  # (the mirror, ingested first)
+    ingest(source=str(_copy(volumes_dir, SMALL[:1], tmp_path / "b")), mirror=str(tmp_path / "a"),
+           data_dir=str(two), workers=1)
     assert db.query(two, "SELECT count(*) FROM document_versions")[1] == [(138 * 2 + 23,)]
     assert _rows(two) == _rows(one)
     assert _search(two) == _search(one) and _search(one)[0] and _search(one)[1] and _search(one)[2]
@@ -171,12 +173,12 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
     _copy(volumes_dir, SMALL[1:], src)
     shutil.copyfile(db.warehouse_path(data), data / ".warehouse.duckdb.999999.tmp")  # the killed copy
     (data / ".warehouse.duckdb.999999.tmp.wal").write_bytes(b"\0" * 4096)
-    original = db.refresh
+    original = db.refresh_apart
     try:  # the commit happens, the update is "killed" before it renames anything
-        db.refresh = lambda *a, **k: False
+        db.refresh_apart = lambda *a, **k: False
         ingest(source=str(src), data_dir=str(data), workers=1)
     finally:
-        db.refresh = original
+        db.refresh_apart = original
     assert _state(data) == before and not db.is_current(data)
     again = ingest(source=str(src), data_dir=str(data), workers=1)
     assert again["items_unchanged"] == 2

@@ -156,7 +156,7 @@ def test_nightly_deployment_definition():
     dep = nightly_deployment(source="git", data_dir="data")
     assert dep.name == "nightly"
     assert dep.parameters == {"source": "git", "data_dir": str(Path("data").resolve()), "volumes": None,
-                              "mirror": None, "workers": None, "dask_address": None}
+                              "mirror": None, "workers": None, "dask_address": None, "follow_links": False}
     (schedule,) = dep.schedules
     assert schedule.schedule.cron == "0 3 * * *"
     assert schedule.schedule.timezone == "America/New_York"

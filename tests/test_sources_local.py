@@ -97,13 +97,15 @@ def test_one_folder_spelled_two_ways_is_one_source(folder, tmp_path, monkeypatch
 
 
 def test_dangling_symlink_fails_alone_and_linked_folders_are_followed(folder, tmp_path, volumes_dir):
+    """With follow_links, a symlinked folder outside the source is read (without it, it is
+    skipped: tests/hostile/test_source_files.py)."""
     (folder / "dangling.xml").symlink_to(tmp_path / "nowhere.xml")
     linked = tmp_path / "linked"
     linked.mkdir()
     shutil.copy(volumes_dir / "frus1873p2v3.xml", linked)
     (folder / "more").symlink_to(linked, target_is_directory=True)
     (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)  # a cycle: read once
-    source = open_source(str(folder), tmp_path / "data")
+    source = open_source(str(folder), tmp_path / "data", follow_links=True)
     items = {i.name: i for i in source.scan()}
     assert sorted(items) == ["dangling.xml", "frus1861.xml", "more/frus1873p2v3.xml",
                              "sub/000_page.txt", "sub/frus1894Nicaragua.xml"]

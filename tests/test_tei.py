@@ -353,11 +353,14 @@ def _all_text(pv) -> str:
     return " ".join([pv.volume.title or ""] + [d.text + " ".join(f.text for f in d.footnotes) for d in pv.documents])
 
 
-def test_external_entities_are_not_resolved():
-    pv = parse("xxe.xml")
-    text = _all_text(pv)
-    assert pv.documents[0].text == "before middle after"
-    assert "root:" not in text and "SECRET-TOKEN" not in text
+def test_entity_declarations_are_refused_unresolved():
+    """No FRUS volume declares entities: a file that does (XXE, billion laughs) is refused,
+    naming the file, without resolving any."""
+    with pytest.raises(VolumeError) as info:
+        parse("xxe.xml")
+    message = str(info.value)
+    assert "xxe.xml" in message and "declares XML entities" in message and "\n" not in message
+    assert "root:" not in message and "SECRET-TOKEN" not in message
 
 
 def test_external_dtd_is_not_loaded():

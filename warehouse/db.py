@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -20,6 +22,7 @@ import duckdb
 from tasks.lake import duck
 from tasks.lake.catalog import RUNS_FILE, Lake, redacted
 from tasks.landing import fsync_path, inside
+from warehouse import readonly
 
 SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql", "terms.sql")
@@ -122,6 +125,22 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
     return True
 
 
+def refresh_apart(data_root: Path | str, force: bool = False) -> bool:
+    """:func:`refresh` in a process of its own, which returns its memory when it ends: a
+    build's peak (DuckDB's limit, plus what a long-lived process's heap has kept) is then
+    the same whatever the process that asks for it has done before.
+
+    Raises:
+        RuntimeError: the update failed; the message is the child's one-line reason.
+    """
+    argv = [sys.executable, "-m", "warehouse.db", str(data_root), *(["--force"] if force else [])]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"warehouse update exited with {proc.returncode}")
+    return proc.stdout.strip() == "changed"
+
+
 def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) -> int | None:
     """Move the older generation to ``tmp`` if no reader holds it and it was built with the
     current SQL; returns its snapshot (None: there is no usable spare)."""
@@ -211,31 +230,44 @@ def existing_warehouse(data_root: Path | str) -> Path:
     return path
 
 
-READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+def readable_files(data_root: Path | str) -> list[Path]:
+    """The files besides the warehouse that its views read, and so the only ones a reader's
+    connection (``query``, ``frus shell``) may open: ``DATA/lake/runs.parquet`` (the ``runs``
+    view, ``{runs_file}`` in views.sql)."""
+    return [inside(Path(data_root).resolve(), RUNS_FILE)]
 
 
 def query(data_root: Path | str, sql: str, params: list | None = None,
           as_of_run: str | None = None) -> tuple[list[str], list[tuple]]:
-    """Run one read-only statement (SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN…)
-    against the warehouse, or against the state a run left (``as_of_run``); returns the
-    column names and the rows.
+    """Run one read-only statement (SELECT, FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE,
+    PIVOT, or EXPLAIN [ANALYZE] of one) against the warehouse, or against the state a run
+    left (``as_of_run``); returns the column names and the rows.
+
+    The statement runs on a connection that reads the warehouse (attached read-only) and
+    ``readable_files`` only, with external access off and its configuration locked
+    (``warehouse.readonly``), after ``readonly.check`` accepted it.
 
     Raises:
         FileNotFoundError: there is no warehouse under ``data_root``.
-        ValueError: ``sql`` is empty, holds several statements, or one that could write
-            (COPY, ATTACH, EXPORT, SET, CREATE…): the warehouse is for reading.
+        ValueError: (one line) ``sql`` is empty, holds several statements, or one that could
+            write or read beyond the warehouse (COPY, ATTACH, EXPORT, SET, PRAGMA, CREATE…,
+            or EXPLAIN ANALYZE of one): the warehouse is for reading.
     """
     path = as_of(data_root, as_of_run) if as_of_run else existing_warehouse(data_root)
-    with connect(path, read_only=True) as con:
-        statements = con.extract_statements(sql)
-        if not statements:
-            raise ValueError("empty query")
-        if len(statements) > 1:
-            raise ValueError(f"one statement at a time ({len(statements)} given)")
-        kind = statements[0].type
-        if kind not in READ_ONLY_STATEMENTS:
-            raise ValueError(f"read-only: {kind.name} statements are refused (SELECT, WITH, DESCRIBE, "
-                             "SHOW, SUMMARIZE and EXPLAIN are allowed)")
-        cur = con.execute(sql, params or [])
+    with readonly.connect(path, readable_files(data_root), spill_parent=Path(data_root).resolve()) as con:
+        readonly.check(con, sql)
+        try:
+            cur = con.execute(sql, params or [])
+        except duckdb.PermissionException as exc:  # a file, extension or setting: one line, as a refusal
+            raise ValueError(f"read-only: {str(exc).splitlines()[0]} (the warehouse's tables, views and "
+                             "macros are readable, no other file)") from exc
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
+
+
+if __name__ == "__main__":  # refresh_apart's child: python -m warehouse.db DATA [--force]
+    try:
+        print("changed" if refresh(sys.argv[1], force="--force" in sys.argv[2:]) else "unchanged")
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)

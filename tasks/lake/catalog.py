@@ -18,6 +18,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.lake import duck
-from tasks.landing import atomic_write_bytes, inside
-from tasks.lake.staging import ITEM_TABLES
+from tasks.landing import TMP_PREFIX, atomic_write_bytes, inside, sweep_temp
+from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR
 from tasks.records import PARSER_VERSION, Failure, ItemEntry
 from tasks.sources import volume_id
 from warehouse.schema import FAILURES, ITEMS, LAKE_TABLES, RUNS, SCHEMAS
@@ -278,6 +280,31 @@ class Lake:
         """Add a run's row alone (a run that committed nothing, was skipped, or failed)."""
         return self.commit(row)
 
+    def sweep(self) -> int:
+        """Remove what killed runs left behind: temporary files of the landing zone, the
+        staging area and the runs export, and DuckDB spill files an hour old; returns how
+        many. Call it holding the lock (no other run is writing them)."""
+        removed = sweep_temp(self.data_root, older_than=0)
+        old = time.time() - 3600
+        leftovers = [*inside(self.data_root, STAGING_DIR).glob(TMP_PREFIX + "*"),
+                     *inside(self.data_root, RUNS_FILE).parent.glob(".runs.parquet.*.tmp"),
+                     *(p for p in self.spill_dir.glob("*") if _mtime(p) < old)]
+        for path in leftovers:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return removed + len(leftovers)
+
+    def amend_run(self, run_id: str, message: str) -> None:
+        """Set the message of a committed run's row (a warning found after its commit)."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            con.execute(f"UPDATE {ALIAS}.runs SET message = ? WHERE run_id = ?", [message, run_id])
+            con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
+                        [run_id, json.dumps({"data": False})])
+            con.execute("COMMIT")
+
     def export_runs(self) -> Path:
         """Write every run's row to ``DATA/lake/runs.parquet`` (atomically): the warehouse's
         ``runs`` view reads it, so a run that changed nothing needs no warehouse update."""
@@ -297,6 +324,13 @@ class Lake:
             con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)")
             # (orphans of a day or more: a writer elsewhere on a shared catalog may be mid-commit)
             con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # gone already
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:

@@ -83,10 +83,17 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
                            [sorted(affected | seeds)]).to_arrow_table()
         docs = _docs(con, affected)
     rows = cluster(docs, {pair: v for pair, v in links.items() if pair[0] in affected})
-    link_rows = [{"doc_a": a, "doc_b": b, "method": m, "similarity": s,
-                  "run_id": first_run.get((a, b), run_id)} for (a, b), (m, s) in sorted(links.items())]
-    new = pa.Table.from_pylist([dict(r._asdict(), run_id=run_id) for r in rows], DUPLICATES)
-    return pa.Table.from_pylist(link_rows, LINKS), pa.concat_tables([kept.cast(DUPLICATES), new])
+    del docs, affected
+    # Built column by column: a dict per row would cost several times the links themselves.
+    pairs = sorted(links)
+    link_table = pa.table({
+        "doc_a": [a for a, _ in pairs], "doc_b": [b for _, b in pairs],
+        "method": [links[p][0] for p in pairs], "similarity": [links[p][1] for p in pairs],
+        "run_id": [first_run.get(p, run_id) for p in pairs]}, schema=LINKS)
+    del pairs, links, first_run
+    columns = {name: [getattr(r, name) for r in rows] for name in DUPLICATES.names if name != "run_id"}
+    new = pa.table({**columns, "run_id": [run_id] * len(rows)}, schema=DUPLICATES)
+    return link_table, pa.concat_tables([kept.cast(DUPLICATES), new])
 
 
 def _components_of(links: Links, seeds: set[str]) -> set[str]:
@@ -158,17 +165,23 @@ def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Pat
     return out
 
 
-def _exact(con: duckdb.DuckDBPyConnection, links: Links) -> None:
-    pairs = con.execute("""
-        SELECT a.doc_key, b.doc_key FROM heads a JOIN heads b
+def _exact(con: duckdb.DuckDBPyConnection, links: Links, batch: int = 50_000) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE exact_pairs AS
+        SELECT a.doc_key AS a, b.doc_key AS b FROM heads a JOIN heads b
           ON a.content_hash = b.content_hash AND a.doc_key < b.doc_key
         WHERE a.content_hash <> ? AND (a.doc_key IN (SELECT doc_key FROM changed_keys)
                                        OR b.doc_key IN (SELECT doc_key FROM changed_keys))""",
-                        [EMPTY_HASH]).fetchall()
-    docs = _docs(con, {k for p in pairs for k in p})
-    for a, b in pairs:
-        if not conflict(docs[a], docs[b]):
-            add_link(links, a, b, "exact", 1.0)
+                [EMPTY_HASH])
+    (total,) = con.execute("SELECT count(*) FROM exact_pairs").fetchone()
+    for start in range(0, total, batch):  # a batch at a time: Python holds one batch's documents
+        pairs = con.execute("SELECT a, b FROM exact_pairs WHERE rowid >= ? AND rowid < ?",
+                            [start, start + batch]).fetchall()
+        docs = _docs(con, {k for p in pairs for k in p})
+        for a, b in pairs:
+            if not conflict(docs[a], docs[b]):
+                add_link(links, a, b, "exact", 1.0)
+    con.execute("DROP TABLE exact_pairs")
 
 
 def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path], threshold: float) -> None:

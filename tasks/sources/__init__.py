@@ -10,8 +10,12 @@ The contract every source honours (the ingest flow relies on nothing else):
   sha256, written once) and their hash. Failure: :class:`FetchError` naming the item;
   it never affects other items.
 
-Also here, shared by every kind: the ``volumes`` selection (:func:`selected`), and
-:func:`compare` to tell added / changed / removed items from a previous run's versions.
+Also here, shared by every kind: the ``volumes`` selection (:func:`selected`),
+:func:`compare` to tell added / changed / removed items from a previous run's versions, and
+the two helpers every message about a file uses: :func:`printable` renders a file name on one
+line (control characters escaped), :func:`quoted` quotes file content (printable characters
+only, at most 80 of them): a reason is stored in the lake and shown to analysts, so it never
+carries a line break nor more than a glimpse of what a file holds.
 """
 from __future__ import annotations
 
@@ -46,15 +50,24 @@ class FetchedItem:
 
 
 class FetchError(Exception):
-    """An item could not be listed or fetched; names the item and the reason."""
+    """An item could not be listed or fetched; names the item and the reason.
 
-    def __init__(self, item: str, reason: str) -> None:
+    ``permanent``: trying again cannot help (not a regular file, outside the folder, over the
+    size limit): a caller that retries transient errors should not retry this one.
+    """
+
+    def __init__(self, item: str, reason: str, *, permanent: bool = False) -> None:
         super().__init__(f"{item}: {reason}")
         self.item = item
         self.reason = reason
+        self.permanent = permanent
 
     def __reduce__(self):  # picklable (Dask workers, Prefect results): rebuilt from its fields
-        return type(self), (self.item, self.reason)
+        return _fetch_error, (type(self), self.item, self.reason, self.permanent)
+
+
+def _fetch_error(cls: type[FetchError], item: str, reason: str, permanent: bool) -> FetchError:
+    return cls(item, reason, permanent=permanent)
 
 
 class Source:
@@ -140,6 +153,37 @@ def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(name: str) -> str:
+    """``name`` on one line, for item names, reasons and log lines.
+
+    Every character that is not printable (control characters such as a newline, format
+    characters, line separators, the lone surrogates that stand for bytes of a non-UTF-8 file
+    name) is escaped as in Python's ``repr`` (``\\n``, ``\\x1b``, ``\\udcff``). A printable
+    name is returned as is, so applying it twice changes nothing.
+    """
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or _escape(c) for c in name)
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def quoted(content: str | bytes, limit: int = 80) -> str:
+    """File content quoted for a message: printable characters only (any other is ``?``), cut
+    to ``limit`` characters with an ellipsis. Bytes are read as UTF-8 (undecodable ones are
+    ``?`` too)."""
+    if isinstance(content, bytes):
+        content = content[: limit * 4 + 4].decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in content[: limit + 1])
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def absolute_source(source: str) -> str:
     """A local folder (or a ``urls:`` list file) made absolute, other URIs as they are: a run's
     source is then the same whatever folder it is started from."""
@@ -148,6 +192,13 @@ def absolute_source(source: str) -> str:
     if source.startswith("urls:"):
         return "urls:" + str(Path(source.removeprefix("urls:")).resolve())
     return str(Path(source).resolve())
+
+
+def is_local(uri: str) -> bool:
+    """Whether ``uri`` names a local folder or file (a path or ``file://``), which
+    :func:`open_source` opens as a :class:`~tasks.sources.local.LocalSource`."""
+    return not (uri == "git" or uri.startswith(("git+", "http://", "https://", "urls:"))
+                or ("://" in uri and not uri.startswith("file://")))
 
 
 def open_source(

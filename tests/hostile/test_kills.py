@@ -1,0 +1,250 @@
+"""Kills, full disks and readers: a committed state is never lost nor half seen.
+
+- 20 SIGKILLs of an ingest (its whole process group: the flow, its warehouse update) at
+  random points over an existing warehouse: right after each, the warehouse reads the
+  previous state or the new one, never an error; a rerun then equals an uninterrupted run.
+- A full disk (a small tmpfs as the data root) during a run leaves the previous state
+  readable, and the run completes once there is room.
+- 200 reads (search and sql, through the guarded entry point) in a loop during 6 ingests:
+  no error, and each read sees the state some run left.
+- What killed runs leave (temporary files) is swept at the next start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from flows.ingest import ingest
+from tests.test_lake import SMALL, STATE, _rows
+from warehouse import db
+
+REPO = Path(__file__).resolve().parents[2]
+KILLS = 20
+CHILD = """
+import json, sys
+from flows.ingest import ingest
+summary = ingest(source=sys.argv[1], data_dir=sys.argv[2], workers=1)
+print(json.dumps({"status": summary["status"]}))
+"""
+
+
+def _api_env() -> dict:
+    """The environment of a child ingest: this session's Prefect API (no temporary server of
+    its own to start), the project on the path."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    assert url, "the test session's Prefect API is not running"
+    return {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)}
+
+
+def _state(data: Path) -> tuple:
+    _, rows = db.query(data, STATE)
+    return rows[0]
+
+
+def _restore(backup: Path, data: Path) -> None:
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(backup, data, symlinks=True)
+
+
+@pytest.fixture(scope="module")
+def before_and_after(tmp_path_factory, volumes_dir: Path):
+    """A data root holding one volume (kept as ``backup``), a source that adds the second,
+    and the state an uninterrupted run from there leaves."""
+    root = tmp_path_factory.mktemp("kills")
+    src, data, backup = root / "src", root / "data", root / "backup"
+    src.mkdir()
+    shutil.copy2(volumes_dir / SMALL[0], src)
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    shutil.copytree(data, backup, symlinks=True)
+    before = _state(data)
+    shutil.copy2(volumes_dir / SMALL[1], src)
+    start = time.monotonic()
+    child = subprocess.run([sys.executable, "-c", CHILD, str(src), str(data)], env=_api_env(),
+                           capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - start
+    assert child.returncode == 0, child.stderr[-3000:]
+    return {"root": root, "src": src, "data": data, "backup": backup, "before": before,
+            "after": _state(data), "rows": _rows(data), "seconds": seconds}
+
+
+def test_twenty_kills_leave_a_readable_state_and_a_rerun_completes_it(before_and_after):
+    b = before_and_after
+    data = b["data"]
+    assert b["after"] != b["before"]
+    rng = random.Random(20261202)
+    seen = []
+    for n in range(KILLS):
+        _restore(b["backup"], data)
+        at = rng.uniform(0.1, b["seconds"])
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(b["src"]), str(data)], env=_api_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            child.wait(timeout=at)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it finished first
+        child.wait()
+        state = _state(data)  # readable right after the kill
+        assert state in (b["before"], b["after"]), (n, at, state)
+        seen.append(state == b["after"])
+        ingest(source=str(b["src"]), data_dir=str(data), workers=1)
+        assert _state(data) == b["after"], (n, at)
+        assert _rows(data) == b["rows"], (n, at)
+    assert len(seen) == KILLS
+    print(f"{KILLS} kills in a {b['seconds']:.1f} s run: {KILLS - sum(seen)} left the previous state, "
+          f"{sum(seen)} the new one; all readable, all equal to the reference after a rerun")
+
+
+def test_reads_during_six_ingests_never_fail(tmp_path: Path, volumes_dir: Path):
+    src, data = tmp_path / "src", tmp_path / "data"
+    src.mkdir()
+    shutil.copy2(volumes_dir / SMALL[0], src)
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    states = {_state(data)}
+    stop, out = tmp_path / "stop", tmp_path / "reads.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(data), str(stop), str(out)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        path = src / SMALL[0]
+        original = path.read_text()
+        for n in range(6):  # add, change, remove, restore…: each run changes what readers see
+            if n % 3 == 0:
+                shutil.copy2(volumes_dir / SMALL[1], src)
+            elif n % 3 == 1:
+                path.write_text(original.replace("</p>", f" Reading number {n}.</p>", 1))
+            else:
+                (src / SMALL[1]).unlink()
+                path.write_text(original)
+            assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+            states.add(_state(data))
+    finally:
+        stop.touch()
+        _, err = reader.communicate(timeout=600)
+    assert reader.returncode == 0, err
+    result = json.loads(out.read_text())
+    assert result["errors"] == [] and result["reads"] >= 200
+    assert {tuple(s) for s in result["states"]} <= states, (result["states"], states)
+    assert len(states) >= 3  # (the last run restores the first change's state)
+    print(f"{result['reads']} reads, {len(result['errors'])} errors, {len(result['states'])} states seen")
+
+
+READER = """
+import json, os, sys
+from warehouse import db
+from tests.test_lake import STATE
+data, stop, out = sys.argv[1:4]
+reads, errors, states = 0, [], set()
+while not os.path.exists(stop) or reads < 200:
+    try:
+        if reads % 2:
+            states.add(tuple(db.query(data, STATE)[1][0]))
+        else:
+            db.query(data, "SELECT doc_key, hits FROM mentions(?)", ["Nicaragua"])
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    reads += 1
+json.dump({"reads": reads, "errors": errors, "states": sorted(states)}, open(out, "w"))
+"""
+
+
+@contextmanager
+def small_disk(where: Path, size: str = "48m"):
+    """A tmpfs of ``size`` mounted at ``where`` (a real disk that fills up)."""
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"mounting a tmpfs needs root (as on CI): {done.stderr}"
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path, leave: int = 256 * 1024) -> Path:
+    filler = disk / "filler"
+    with open(filler, "ab") as f:
+        f.write(b"\0" * max(0, shutil.disk_usage(disk).free - leave))
+    return filler
+
+
+def test_a_full_disk_leaves_the_previous_state_and_the_next_run_completes(tmp_path: Path, volumes_dir: Path):
+    """The data root on a 48 MB tmpfs: a second volume arrives when the disk is full."""
+    with small_disk(tmp_path / "disk") as disk:
+        src, data = tmp_path / "src", disk / "data"
+        src.mkdir()
+        shutil.copy2(volumes_dir / SMALL[0], src)
+        assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+        before = _state(data)
+        shutil.copy2(volumes_dir / SMALL[1], src)
+        filler = _fill(disk)
+        summary = ingest(source=str(src), data_dir=str(data), workers=1)
+        assert summary["status"] != "completed"
+        assert any("No space left" in f for f in summary["failures"]), summary["failures"]
+        assert _state(data) == before  # the previous state, readable
+        filler.unlink()
+        again = ingest(source=str(src), data_dir=str(data), workers=1)
+        assert again["status"] == "completed"
+        assert _state(data) != before and db.is_current(data)
+
+
+def test_a_failure_after_the_commit_is_a_warning_on_a_completed_run(tmp_path: Path, volumes_dir: Path,
+                                                                    monkeypatch):
+    """The disk fills up right after the run's commit: the run is completed (the lake holds
+    it), says why its warehouse is behind, and readers keep the previous state."""
+    from tasks.lake.catalog import Lake
+
+    with small_disk(tmp_path / "disk") as disk:
+        src, data = tmp_path / "src", disk / "data"
+        src.mkdir()
+        shutil.copy2(volumes_dir / SMALL[0], src)
+        ingest(source=str(src), data_dir=str(data), workers=1)
+        before = _state(data)
+        shutil.copy2(volumes_dir / SMALL[1], src)
+        real_commit, fillers = Lake.commit, []
+
+        def commit_then_fill(self, *args, **kwargs):
+            snapshot = real_commit(self, *args, **kwargs)
+            fillers.append(_fill(disk, leave=0))
+            return snapshot
+
+        monkeypatch.setattr(Lake, "commit", commit_then_fill)
+        summary = ingest(source=str(src), data_dir=str(data), workers=1)
+        monkeypatch.undo()
+        assert summary["status"] == "completed" and summary["items_new"] == 1
+        assert "committed; then" in summary["message"] and "No space left" in summary["message"]
+        assert _state(data) == before and not db.is_current(data)  # readable, one run behind
+        fillers[0].unlink()
+        again = ingest(source=str(src), data_dir=str(data), workers=1)
+        assert again["status"] == "completed" and again["items_unchanged"] == 2
+        assert db.is_current(data) and _state(data) != before
+
+
+def test_leftovers_of_killed_runs_are_swept_at_the_next_start(tmp_path: Path, volumes_dir: Path):
+    src, data = tmp_path / "src", tmp_path / "data"
+    src.mkdir()
+    shutil.copy2(volumes_dir / SMALL[0], src)
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    leftovers = [data / "raw" / ".tmp-killed", data / "lake" / "staging" / ".tmp-abc-def-p1.1.0.999",
+                 data / "lake" / ".runs.parquet.999.tmp", data / ".warehouse" / "9.duckdb.tmp",
+                 data / ".warehouse" / "9.duckdb.tmp.wal"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * 1024)
+    shutil.copy2(volumes_dir / SMALL[1], src)
+    assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+    assert [p for p in leftovers if p.exists()] == []
