@@ -162,7 +162,7 @@ def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) 
 def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
     """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
     ``path`` (``since`` None: build it whole from an empty file)."""
-    with duck.connect(temp_directory=lake.spill_dir) as con:
+    with duck.connect(temp_directory=lake.spill_dir()) as con:
         # Small row groups: a few documents' rows (mentions() verifying its candidates) are a
         # few row groups to read, not the whole text column.
         con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
@@ -254,7 +254,7 @@ def query(data_root: Path | str, sql: str, params: list | None = None,
             or EXPLAIN ANALYZE of one): the warehouse is for reading.
     """
     path = as_of(data_root, as_of_run) if as_of_run else existing_warehouse(data_root)
-    with readonly.connect(path, readable_files(data_root), spill_parent=Path(data_root).resolve()) as con:
+    with readonly.connect(path, readable_files(data_root), spill=duck.spill_dir(Path(data_root).resolve())) as con:
         readonly.check(con, sql)
         try:
             cur = con.execute(sql, params or [])

@@ -16,9 +16,7 @@ Two guards, each holding on its own:
 """
 from __future__ import annotations
 
-import os
 import re
-import secrets
 from pathlib import Path
 
 import duckdb
@@ -40,14 +38,12 @@ def lockdown(paths: list[Path]) -> list[str]:
     return [f"SET allowed_paths = [{allowed}]", "SET enable_external_access = false"]
 
 
-def connect(database: Path, allowed_paths: list[Path], spill_parent: Path) -> duckdb.DuckDBPyConnection:
+def connect(database: Path, allowed_paths: list[Path], spill: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory connection (``duck.connect``: autoinstall off, memory limit) with
     ``database`` attached read-only as ``warehouse`` and in use, reading no file but its own
     and ``allowed_paths``, its configuration locked.
 
-    It spills (beyond its memory limit) to a directory of its own in ``spill_parent``, which
-    DuckDB creates only if it spills and removes when the connection closes."""
-    spill = spill_parent / f".duckdb-tmp-sql-{os.getpid()}-{secrets.token_hex(4)}"
+    It spills (beyond its memory limit) to ``spill``, a folder of its own (``duck.spill_dir``)."""
     con = duck.connect(temp_directory=spill)
     try:
         con.execute(f"ATTACH {duck.sql_str(str(database))} AS warehouse (READ_ONLY)")

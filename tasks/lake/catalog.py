@@ -113,10 +113,10 @@ class Lake:
 
     # -- connecting ---------------------------------------------------------------------
 
-    @property
     def spill_dir(self) -> Path:
-        """Where DuckDB spills on this data root's work (inside it, never the working directory)."""
-        return self.data_root / ".duckdb-tmp"
+        """Where a connection on this data root's work spills (inside it, never the working
+        directory; a folder of its own: ``duck.spill_dir``)."""
+        return duck.spill_dir(self.data_root)
 
     def exists(self) -> bool:
         """True once an ingest has created the lake's tables."""
@@ -159,7 +159,7 @@ class Lake:
         elif not self.exists():
             raise FileNotFoundError(f"no lake under {self.data_root}: run `frus ingest --source PATH "
                                     f"--data {self.data_root}` first")
-        con = duck.connect(temp_directory=self.spill_dir)
+        con = duck.connect(temp_directory=self.spill_dir())
         try:
             self.attach(con, read_only, snapshot)
             if not read_only and not self.exists():
@@ -288,7 +288,7 @@ class Lake:
         old = time.time() - 3600
         leftovers = [*inside(self.data_root, STAGING_DIR).glob(TMP_PREFIX + "*"),
                      *inside(self.data_root, RUNS_FILE).parent.glob(".runs.parquet.*.tmp"),
-                     *(p for p in self.spill_dir.glob("*") if _mtime(p) < old)]
+                     *(p for p in (self.data_root / duck.SPILL).glob("*") if _mtime(p) < old)]
         for path in leftovers:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import secrets
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,15 @@ _EXTENSIONS = {
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
 }
 MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows the largest volume
+SPILL = ".duckdb-tmp"  # in the data root: the spill folders of its connections
+
+
+def spill_dir(data_root: Path | str) -> Path:
+    """A spill folder of one connection's own, ``DATA/.duckdb-tmp/<pid>-<random>``: DuckDB's
+    temporary file names are the same in every process, so two processes spilling into one
+    folder overwrite each other's files. DuckDB creates it when it spills and removes it
+    when the connection closes; a killed process's is swept by the next ingest."""
+    return Path(data_root) / SPILL / f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def extension_path(name: str) -> Path:
