@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from tasks.lake import staging  # noqa: E402
+from tasks.lake import duck, staging  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
 from tasks.lake.dedupe import deduplicate as dedupe_links  # noqa: E402
 from tasks.lake.provenance import claim_conflict, is_reviewed_source, volume_holders  # noqa: E402
@@ -329,6 +329,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         if changed:
             with _phase(report, "dedupe"):
                 dedupe = deduplicate(lake, changed, staged, report.run_id)
+            duck.release_memory()  # (what dedupe held, before the commit needs DuckDB's share)
         report.finished_at = utcnow()
         with _phase(report, "commit"):
             snapshot = commit(lake, report.row(), staged, updated, failures, base.failures, dedupe)

@@ -216,3 +216,19 @@ def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volu
     assert db.query(data, "SELECT count(*) FROM mentions('Zanzibarite amendment')")[1] == [(1,)]
     assert db.refresh(data, force=True)
     assert _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"]) == incremental
+
+
+def test_connections_spill_into_folders_of_their_own(tmp_path: Path):
+    """Beyond its memory limit a connection spills into DATA/.duckdb-tmp/<pid>-<random>/ (two
+    processes sharing one folder overwrote each other's files), removed when it closes."""
+    from tasks.lake import duck
+
+    data = tmp_path / "data"
+    data.mkdir()
+    first, second = duck.spill_dir(data), duck.spill_dir(data)
+    assert first != second and first.parent == second.parent == data / duck.SPILL
+    with duck.connect(memory_limit="64MB", threads=1, temp_directory=first) as con:
+        con.execute("CREATE TEMP TABLE t AS SELECT x, md5(x::VARCHAR) AS h FROM range(3000000) r(x)")
+        assert con.execute("SELECT count(DISTINCT h) FROM t").fetchone()[0] == 3000000
+        assert first.is_dir() and any(first.iterdir())  # (200 MB of it could not stay in 64 MB)
+    assert not first.exists()

@@ -27,7 +27,11 @@ from warehouse import readonly
 SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql", "terms.sql")
 INDEX_RANGE = 10_000  # document versions indexed per statement (bounds its memory)
-ROW_GROUP_SIZE = 2048
+# Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
+# few row groups to read, not the whole column; and the in-memory metadata of every row group
+# (about 15 KB each, held by the update and by each reader that scans the table) stays small:
+# at 2,048 rows, the index of the whole series was 37,500 row groups, half a GB in each process.
+ROW_GROUP_SIZE = 16_384
 TMP_GLOB = ".warehouse.duckdb.*.tmp*"
 GENERATIONS = ".warehouse"  # the warehouse's generations; warehouse.duckdb links to the newest
 
@@ -48,7 +52,8 @@ def _sql(name: str) -> str:
 def _fingerprint(lake: Lake) -> str:
     """What the warehouse depends on besides the lake's snapshot: its SQL, and the lake it
     was built from (a copied or moved data root is rebuilt)."""
-    key = "".join(_sql(n) for n in SQL_FILES) + lake.catalog + lake.data_path + str(lake.data_root)
+    key = ("".join(_sql(n) for n in SQL_FILES) + f"rows={ROW_GROUP_SIZE}" + lake.catalog + lake.data_path
+           + str(lake.data_root))
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -163,8 +168,6 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
     """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
     ``path`` (``since`` None: build it whole from an empty file)."""
     with duck.connect(temp_directory=lake.spill_dir()) as con:
-        # Small row groups: a few documents' rows (mentions() verifying its candidates) are a
-        # few row groups to read, not the whole text column.
         con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         con.execute("USE warehouse")
         lake.attach(con, read_only=True, snapshot=snapshot)
@@ -180,7 +183,10 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
                  EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items)""")
         runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
         _run(con, _sql("views.sql").replace("{runs_file}", runs_file))
-        con.execute("BEGIN")
+        # No transaction around the update: no reader opens this file before it is renamed
+        # into place (a failure or a kill discards it), and one transaction over the whole
+        # update would keep its undo state in memory (250 MB more at the peak of a full build
+        # of the series).
         _run(con, _sql("update.sql"))
         lo, hi = con.execute("SELECT min(version_id), max(version_id) FROM new_versions").fetchone()
         for start in range(lo or 0, (hi or -1) + 1, INDEX_RANGE):
@@ -192,7 +198,6 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
                     [snapshot, _fingerprint(lake), redacted(lake.catalog)])
         if since is None:
             con.execute("UPDATE warehouse_meta SET built_at = now()")
-        con.execute("COMMIT")
         con.execute("DETACH lake")
         con.execute("CHECKPOINT warehouse")
 

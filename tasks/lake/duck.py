@@ -7,6 +7,7 @@ link beside the package's file (once, atomically).
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.resources
 import os
 import secrets
@@ -30,7 +31,9 @@ def spill_dir(data_root: Path | str) -> Path:
     temporary file names are the same in every process, so two processes spilling into one
     folder overwrite each other's files. DuckDB creates it when it spills and removes it
     when the connection closes; a killed process's is swept by the next ingest."""
-    return Path(data_root) / SPILL / f"{os.getpid()}-{secrets.token_hex(4)}"
+    parent = Path(data_root) / SPILL
+    parent.mkdir(exist_ok=True)  # (DuckDB creates the folder itself, not its parents)
+    return parent / f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def extension_path(name: str) -> Path:
@@ -72,6 +75,18 @@ def connect(path: Path | str = ":memory:", read_only: bool = False,
     if threads:
         config["threads"] = threads
     return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+def release_memory() -> None:
+    """Give the heap pages freed by a big phase (a commit's deduplication) back to the system.
+
+    glibc's malloc keeps freed memory in its arenas for reuse: a long-lived process (the
+    flow's) would otherwise carry one phase's high-water mark into the next. A no-op where
+    there is no glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def sql_str(value: str) -> str:
