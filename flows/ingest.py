@@ -52,6 +52,9 @@ def scan_or_mirror(source: Source, mirror: Source) -> tuple[Source, list[SourceI
         return mirror, mirror.scan(), str(exc)
 
 
+PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def worth_retrying(task, task_run, state) -> bool:
     """Whether a failed fetch may pass in 30 s: a network down, yes; a full or read-only
     disk, or a local file that cannot be read, no."""
@@ -68,9 +71,6 @@ def worth_retrying(task, task_run, state) -> bool:
             return False
         exc = exc.__cause__ or exc.__context__
     return True
-
-
-PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 # Sources retry transient errors themselves (HTTP backoff); the task retries once more

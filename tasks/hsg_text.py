@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tasks.landing import LandingError, open_regular
+from tasks.landing import LandingError, open_regular, os_reason
 from tasks.records import Document, Footnote, Part
 from tasks.source_note import despatch_line, merge_source_notes, parse_source_note
 from tasks.sources import printable, quoted
@@ -154,7 +154,7 @@ def parse_page_file(path: Path, *, name: str | None = None, original: Path | Non
         with open_regular(path, max_size=MAX_PAGE_BYTES) as stream:
             data = stream.read(MAX_PAGE_BYTES + 1)
     except (LandingError, OSError) as exc:
-        raise ValueError(f"{label}: {_read_error(exc)}") from None
+        raise ValueError(f"{label}: {os_reason(exc) if isinstance(exc, OSError) else exc}") from None
     if len(data) > MAX_PAGE_BYTES:  # grew since its stat
         raise ValueError(f"{label}: over the size limit of {MAX_PAGE_BYTES} bytes")
     try:
@@ -179,7 +179,7 @@ def _sidecar_url(beside: Path, label: str) -> str | None:
             with open_regular(real, max_size=MAX_SIDECAR_BYTES, follow_symlinks=False, within=folder) as f:
                 data = f.read(MAX_SIDECAR_BYTES + 1)
         except (LandingError, OSError) as exc:
-            raise ValueError(f"{where}: {_read_error(exc)}") from None
+            raise ValueError(f"{where}: {os_reason(exc) if isinstance(exc, OSError) else exc}") from None
         if len(data) > MAX_SIDECAR_BYTES:
             raise ValueError(f"{where}: over the size limit of {MAX_SIDECAR_BYTES} bytes")
         try:
@@ -193,13 +193,6 @@ def _sidecar_url(beside: Path, label: str) -> str | None:
             raise ValueError(f"{where}: not a history.state.gov document URL: {quoted(url)}")
         return url
     return None
-
-
-def _read_error(exc: Exception) -> str:
-    """A reading failure's reason, without the path an OSError carries."""
-    if isinstance(exc, OSError):
-        return f"cannot be read: {exc.strerror or type(exc).__name__}"
-    return str(exc)
 
 
 def parse_page_text(text: str, *, name: str, url: str | None = None) -> Document:

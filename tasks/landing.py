@@ -19,6 +19,7 @@ on ``st_size`` before a byte is read, then again while streaming (a file may gro
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -273,3 +274,12 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def os_reason(exc: OSError, verb: str = "read") -> str:
+    """An OSError's reason without the path it names (one line, no resolved target)."""
+    if exc.errno == errno.ELOOP:
+        return "replaced by a symlink while being opened"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the data root's disk, not the file
+        return f"cannot be landed in the data root: {exc.strerror}"
+    return f"cannot be {verb}: {exc.strerror or type(exc).__name__}"

@@ -31,14 +31,13 @@ What is read (issue 8: a source folder may hold anything):
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from tasks.hsg_text import MAX_PAGE_BYTES
-from tasks.landing import LandingError, land_file
+from tasks.landing import LandingError, land_file, os_reason
 from tasks.sources import (
     FetchedItem,
     FetchError,
@@ -129,7 +128,7 @@ class LocalSource(Source):
         except LandingError as exc:  # not a regular file, over the limit: the same next time
             raise FetchError(item.uri, str(exc), permanent=True) from None
         except OSError as exc:  # the reason only: the path in str(exc) is the resolved one
-            raise FetchError(item.uri, _os_reason(exc)) from None
+            raise FetchError(item.uri, os_reason(exc)) from None
         return FetchedItem(item, landed.path, landed.sha256, landed.size)
 
     def _allowed(self, real: Path) -> bool:
@@ -163,9 +162,9 @@ class LocalSource(Source):
                     entries = sorted(listing, key=lambda e: e.name)
             except OSError as exc:
                 if folder == self.root:  # the source itself: it cannot be listed
-                    raise FetchError(self.uri, _os_reason(exc, "listed")) from None
+                    raise FetchError(self.uri, os_reason(exc, "listed")) from None
                 log.warning("%s: folder skipped: %s", printable(folder.relative_to(self.root).as_posix()),
-                            _os_reason(exc, "listed"))
+                            os_reason(exc, "listed"))
                 continue
             for entry in entries:
                 if entry.name.startswith("."):
@@ -190,12 +189,3 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return entry.is_dir(follow_symlinks=True)
     except OSError:
         return False
-
-
-def _os_reason(exc: OSError, verb: str = "read") -> str:
-    """An OSError's reason without the path it names (one line, no resolved target)."""
-    if exc.errno == errno.ELOOP:
-        return "replaced by a symlink while being opened"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the data root's disk, not the file
-        return f"cannot be landed in the data root: {exc.strerror}"
-    return f"cannot be {verb}: {exc.strerror or type(exc).__name__}"
