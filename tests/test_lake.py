@@ -85,6 +85,20 @@ def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path,
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
+def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir: Path, monkeypatch):
+    """The warehouse is written a batch of items a session (memory follows the batch): a
+    batch per item gives the rows, index and search results of one batch for all."""
+    src, data = _copy(volumes_dir, SMALL + ["frus1919Parisv01.xml"], tmp_path / "src"), tmp_path / "data"
+    ingest(source=str(src), data_dir=str(data), workers=1)
+    assert len(db._batches(db.query(data, "SELECT uri, documents FROM lake_items")[1], 1)) == 3
+    index = "SELECT (SELECT count(*) FROM doc_terms), (SELECT count(*) FROM terms), (SELECT sum(tf) FROM doc_terms)"
+    whole = _rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]
+    monkeypatch.setattr(db, "BATCH_DOCUMENTS", 1)
+    assert db.refresh(data, force=True)
+    assert (_rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]) == whole
+    assert whole[2][0][0] > 0
+
+
 def test_lake_dedupe_equals_batch_dedupe(tmp_path: Path, volumes_dir: Path, corpus: Path):
     """Clusters committed run by run (matching each run's documents against the stored
     signatures) are the clusters of find_duplicates over all documents at once."""

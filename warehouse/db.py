@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -25,8 +26,9 @@ from tasks.landing import fsync_path, inside
 from warehouse import readonly
 
 SQL_DIR = Path(__file__).resolve().parent
-SQL_FILES = ("tables.sql", "views.sql", "update.sql", "index.sql", "terms.sql")
+SQL_FILES = ("tables.sql", "views.sql", "items.sql", "index.sql", "terms.sql", "state.sql")
 INDEX_RANGE = 10_000  # document versions indexed per statement (bounds its memory)
+BATCH_DOCUMENTS = 30_000  # documents of the changed items updated per DuckDB session (_build)
 # Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
 # few row groups to read, not the whole column; and the in-memory metadata of every row group
 # (about 15 KB each, held by the update and by each reader that scans the table) stays small:
@@ -166,32 +168,31 @@ def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) 
 
 def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
     """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
-    ``path`` (``since`` None: build it whole from an empty file)."""
-    with duck.connect(temp_directory=lake.spill_dir()) as con:
-        con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-        con.execute("USE warehouse")
-        lake.attach(con, read_only=True, snapshot=snapshot)
+    ``path`` (``since`` None: build it whole from an empty file).
+
+    The changed items go in batches of about ``BATCH_DOCUMENTS`` documents, each in a DuckDB
+    session of its own: a session keeps memory outside its limit for every row it writes
+    (about 2 KB a document version with its parts, given back only when the database closes),
+    so one session over the whole series would hold over a GB of it, and a batch holds what
+    its volumes need. No transaction spans the update: no reader opens this file before it
+    is renamed into place (a failure or a kill discards it)."""
+    runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
+    with _session(path, lake, snapshot) as con:
         if since is None:
             _run(con, _sql("tables.sql"))
-            con.execute("CREATE TEMP TABLE changed AS SELECT uri FROM lake.items")
-        else:
-            con.execute(f"""CREATE TEMP TABLE changed AS
-                (SELECT uri, sha256, parser_version, run_id FROM lake.items
-                 EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => {int(since)}))
-                UNION
-                (SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => {int(since)})
-                 EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items)""")
-        runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
-        _run(con, _sql("views.sql").replace("{runs_file}", runs_file))
-        # No transaction around the update: no reader opens this file before it is renamed
-        # into place (a failure or a kill discards it), and one transaction over the whole
-        # update would keep its undo state in memory (250 MB more at the peak of a full build
-        # of the series).
-        _run(con, _sql("update.sql"))
-        lo, hi = con.execute("SELECT min(version_id), max(version_id) FROM new_versions").fetchone()
-        for start in range(lo or 0, (hi or -1) + 1, INDEX_RANGE):
-            con.execute(_sql("index.sql"), [start, start + INDEX_RANGE])
-        con.execute(_sql("terms.sql"))
+        _run(con, _sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
+        changed = con.execute(_CHANGED if since is not None else _ALL_ITEMS,
+                              [int(since)] * 2 if since is not None else []).fetchall()
+    for batch in _batches(changed, BATCH_DOCUMENTS):
+        with _session(path, lake, snapshot) as con:
+            con.execute("CREATE TEMP TABLE changed AS SELECT unnest(?::VARCHAR[]) AS uri", [batch])
+            _run(con, _sql("items.sql"))
+            lo, hi = con.execute("SELECT min(version_id), max(version_id) FROM new_versions").fetchone()
+            for start in range(lo or 0, (hi or -1) + 1, INDEX_RANGE):
+                con.execute(_sql("index.sql"), [start, start + INDEX_RANGE])
+            con.execute(_sql("terms.sql"))
+    with _session(path, lake, snapshot) as con:
+        _run(con, _sql("state.sql"))
         con.execute("DELETE FROM warehouse_meta")
         con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
                     "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",
@@ -200,6 +201,45 @@ def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
             con.execute("UPDATE warehouse_meta SET built_at = now()")
         con.execute("DETACH lake")
         con.execute("CHECKPOINT warehouse")
+
+
+# The items whose rows differ between the snapshot ``since`` ($1, $2) and the attached one,
+# with their current number of documents (0: gone); or every item, for a whole build.
+_CHANGED = """
+    WITH diff AS (
+        (SELECT uri, sha256, parser_version, run_id FROM lake.items
+         EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => $1))
+        UNION
+        (SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => $2)
+         EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items))
+    SELECT DISTINCT d.uri, coalesce(i.documents, 0) FROM diff d LEFT JOIN lake.items i USING (uri)
+    ORDER BY d.uri"""
+_ALL_ITEMS = "SELECT uri, documents FROM lake.items ORDER BY uri"
+
+
+def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:
+    """The URIs of ``items`` (uri, number of documents) in batches of about ``documents``
+    documents (an item bigger than that is a batch of its own)."""
+    batches: list[list[str]] = []
+    size = documents
+    for uri, n in items:
+        if size + n > documents and (not batches or batches[-1]):
+            batches.append([])
+            size = 0
+        batches[-1].append(uri)
+        size += n or 0
+    return batches
+
+
+@contextmanager
+def _session(path: Path, lake: Lake, snapshot: int):
+    """A DuckDB session on the warehouse file at ``path`` (its default database) with the
+    lake attached read-only at ``snapshot``."""
+    with duck.connect(temp_directory=lake.spill_dir()) as con:
+        con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute("USE warehouse")
+        lake.attach(con, read_only=True, snapshot=snapshot)
+        yield con
 
 
 def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:

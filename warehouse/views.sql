@@ -1,5 +1,5 @@
 -- The analyst's warehouse: documented views and macros over the native tables (tables.sql),
--- which each ingest updates with what its run changed (update.sql). Plain SQL: the duckdb
+-- which each ingest updates with what its run changed (items.sql, state.sql). Plain SQL: the duckdb
 -- 1.5.5 shell needs no extension to use any of it.
 
 COMMENT ON TABLE document_versions IS 'Every stored version of every document, from every source item (withdrawn ones included); version_id = its key in this warehouse; version_rank 1 is the version documents shows; shown = that version of a canonical document.';

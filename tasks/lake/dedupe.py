@@ -52,10 +52,9 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
     changed = sorted(set(changed))
     with lake.connect(read_only=True) as con:
         _pool(con, changed, staged)
-        keys = {r[0] for r in con.execute(
-            f"SELECT doc_key FROM {ALIAS}.documents WHERE source_uri IN (SELECT uri FROM changed_uris) "
-            "UNION SELECT doc_key FROM staged_docs").fetchall()}
-        con.execute("CREATE TEMP TABLE changed_keys AS SELECT unnest(?::VARCHAR[]) AS doc_key", [sorted(keys)])
+        con.execute(f"CREATE TEMP TABLE changed_keys AS SELECT doc_key FROM {ALIAS}.documents "
+                    "WHERE source_uri IN (SELECT uri FROM changed_uris) UNION SELECT doc_key FROM staged_docs")
+        keys = {r[0] for r in con.execute("SELECT doc_key FROM changed_keys").fetchall()}
         links: Links = {}
         first_run: dict[tuple[str, str], str] = {}  # kept links keep the run that made them
         for a, b, method, sim, made in con.execute(
@@ -74,13 +73,14 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         # Only the link components that hold a changed key, a page, or a member of an old
         # cluster of one can cluster differently; every other cluster keeps its rows.
         seeds = keys | {r[0] for r in con.execute("SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'").fetchall()}
+        duck.temp_column(con, "seeds", seeds)
         seeds |= {r[0] for r in con.execute(
             f"SELECT doc_key FROM {ALIAS}.duplicates WHERE cluster_id IN (SELECT cluster_id FROM "
-            f"{ALIAS}.duplicates WHERE doc_key IN (SELECT unnest(?::VARCHAR[])))", [sorted(seeds)]).fetchall()}
+            f"{ALIAS}.duplicates WHERE doc_key IN (SELECT doc_key FROM seeds))").fetchall()}
         affected = _components_of(links, seeds)
+        duck.temp_column(con, "rebuilt", affected | seeds)
         kept = con.execute(f"SELECT {', '.join(DUPLICATES.names)} FROM {ALIAS}.duplicates "
-                           "WHERE doc_key NOT IN (SELECT unnest(?::VARCHAR[]))",
-                           [sorted(affected | seeds)]).to_arrow_table()
+                           "WHERE doc_key NOT IN (SELECT doc_key FROM rebuilt)").to_arrow_table()
         docs = _docs(con, affected)
     rows = cluster(docs, {pair: v for pair, v in links.items() if pair[0] in affected})
     del docs, affected
@@ -117,10 +117,11 @@ def _components_of(links: Links, seeds: set[str]) -> set[str]:
 def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Staged]) -> None:
     """``heads``: the newest current version of every document key, as of the new state
     (versions rank by their item's ingest time, as the runs stored them)."""
-    con.execute("CREATE TEMP TABLE changed_uris AS SELECT unnest(?::VARCHAR[]) AS uri", [changed])
-    con.execute("CREATE TEMP TABLE staged_items AS SELECT unnest(?::VARCHAR[]) AS uri, "
-                "unnest(?::VARCHAR[])::TIMESTAMPTZ AS ingested",
-                [[s.entry.uri for s in staged], [s.entry.ingested_at for s in staged]])
+    duck.temp_column(con, "changed_uris", changed, "uri")
+    con.register("_items", pa.table({"uri": pa.array([s.entry.uri for s in staged], pa.string()),
+                                     "ingested": pa.array([s.entry.ingested_at for s in staged], pa.string())}))
+    con.execute("CREATE TEMP TABLE staged_items AS SELECT uri, ingested::TIMESTAMPTZ AS ingested FROM _items")
+    con.unregister("_items")
     columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, lsh_bands, source_uri"
     # (a view takes no parameters: the staged files are a literal list)
     files = "[" + ", ".join(duck.sql_str(s.folder / "documents.parquet") for s in staged) + "]"
@@ -140,27 +141,36 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
 
 def _docs(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, DedupeDoc]:
     """DedupeDoc (no text) of the heads of ``keys``."""
-    rows = con.execute(f"SELECT {_META} FROM heads WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))",
-                       [sorted(keys)]).fetchall()
+    duck.temp_column(con, "wanted", keys)
+    rows = con.execute(f"SELECT {_META} FROM heads WHERE doc_key IN (SELECT doc_key FROM wanted)").fetchall()
     return {r[0]: DedupeDoc(r[0], r[1], bool(r[1] == "tei" and r[2]), "", r[3], r[4], r[5], r[7], r[6])
             for r in rows}
 
 
-def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Path]) -> dict[str, str]:
+def _items_of(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
+    """The source item (URI) of the head of each of ``keys``."""
+    duck.temp_column(con, "wanted", keys)
+    return dict(con.execute("SELECT doc_key, source_uri FROM heads WHERE doc_key IN (SELECT doc_key FROM wanted)").fetchall())
+
+
+def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Path],
+           uri_of: dict[str, str] | None = None) -> dict[str, str]:
     """The texts of the heads of ``keys``, read item by item: from the run's staged file, or
-    from the lake with a constant ``source_uri`` filter (DuckLake reads that item's files only)."""
+    from the lake with a constant ``source_uri`` filter (DuckLake reads that item's files only).
+    ``uri_of``: their items, when known (:func:`_items_of`)."""
     by_uri: dict[str, list[str]] = {}
-    for key, uri in con.execute("SELECT doc_key, source_uri FROM heads WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))",
-                                [sorted(keys)]).fetchall():
-        by_uri.setdefault(uri, []).append(key)
+    uri_of = uri_of if uri_of is not None else _items_of(con, keys)
+    for key in keys:
+        by_uri.setdefault(uri_of[key], []).append(key)
     out: dict[str, str] = {}
     for uri, wanted in by_uri.items():
+        duck.temp_column(con, "wanted", wanted)
         if uri in staged:
-            sql, params = "SELECT doc_key, text FROM read_parquet(?) WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [
-                str(staged[uri]), wanted]
+            sql, params = "SELECT doc_key, text FROM read_parquet(?) WHERE doc_key IN (SELECT doc_key FROM wanted)", [
+                str(staged[uri])]
         else:
             sql, params = (f"SELECT doc_key, text FROM {ALIAS}.documents WHERE source_uri = ? "
-                           "AND doc_key IN (SELECT unnest(?::VARCHAR[]))", [uri, wanted])
+                           "AND doc_key IN (SELECT doc_key FROM wanted)", [uri])
         out.update((k, t or "") for k, t in con.execute(sql, params).fetchall())
     return out
 
@@ -200,13 +210,16 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
                   ((x.lsh_bands[i] >> 32) = (y.lsh_bands[i] >> 32))::INTEGER
                   + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?
         ORDER BY c.a, c.b""", [MIN_AGREEMENT]).fetchall()
-    # Verified a volume at a time (pairs sorted by their first key): the texts in memory are
-    # those of one volume and its candidates' documents.
+    # The candidates' metadata and items in one query each (a query a volume would scan the
+    # heads once a volume: quadratic in a first ingest); then verified a volume at a time
+    # (pairs sorted by their first key): the texts in memory are those of one volume and its
+    # candidates' documents.
+    docs = _docs(con, {k for p in pairs for k in p})
+    pairs = [(a, b) for a, b in pairs if not conflict(docs[a], docs[b])]
+    uri_of = _items_of(con, {k for p in pairs for k in p})
     for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
         batch = list(group)
-        docs = _docs(con, {k for p in batch for k in p})
-        batch = [(a, b) for a, b in batch if not conflict(docs[a], docs[b])]
-        texts = _texts(con, {k for p in batch for k in p}, staged)
+        texts = _texts(con, {k for p in batch for k in p}, staged, uri_of)
         words = {k: canonical_words(t) for k, t in texts.items()}
         sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
         for a, b in batch:

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # package module, file in the package, the name DuckDB loads it under
@@ -87,6 +88,19 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def temp_column(con: duckdb.DuckDBPyConnection, name: str, values, column: str = "doc_key",
+                type_: pa.DataType = pa.string()) -> str:
+    """Make (or replace) the temp table ``name`` of one ``column`` holding ``values``; returns
+    ``name``. A list bound as a query parameter costs DuckDB about 0.2 ms an element (80 s for
+    the keys of the whole series); an Arrow column costs next to nothing."""
+    con.register("_arrow_values", pa.table({column: pa.array(list(values), type_)}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _arrow_values")
+    finally:
+        con.unregister("_arrow_values")
+    return name
 
 
 def sql_str(value: str) -> str:
