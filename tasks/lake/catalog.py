@@ -229,8 +229,7 @@ class Lake:
             links, duplicates: the new duplicate links and clusters (None: unchanged).
         """
         with self.connect() as con:
-            # Python data enters through temp tables: an INSERT reading an Arrow object inside
-            # a DuckLake transaction can hang.
+            # Python data enters through temp tables (duck.temp_table says why).
             entries = [s.entry for s in staged] + list(updated)
             _temp(con, "new_items", [asdict(e) for e in entries], ITEMS)
             _temp(con, "new_run", [run], RUNS)
@@ -242,7 +241,7 @@ class Lake:
                 _temp(con, "failure_rejects", [_reject_row(f) for f in came], SCHEMAS["rejects"])
             for name, arrow_rows in (("new_links", links), ("new_duplicates", duplicates)):
                 if arrow_rows is not None:
-                    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM arrow_rows")
+                    duck.temp_table(con, name, arrow_rows)
             _temp(con, "replaced", [{"uri": s.entry.uri} for s in staged], pa.schema([("uri", pa.string())]))
             con.execute("BEGIN")
             # The old rows of every staged item go first, in one statement a table: a DELETE
@@ -348,8 +347,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, schema: pa.Schema) -> list[d
 
 
 def _temp(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
-    arrow_rows = pa.Table.from_pylist(rows, schema)  # noqa: F841 (read by DuckDB below)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM arrow_rows")
+    duck.temp_table(con, name, pa.Table.from_pylist(rows, schema))
 
 
 def _reject_row(f: Failure) -> dict:

@@ -118,10 +118,9 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
     """``heads``: the newest current version of every document key, as of the new state
     (versions rank by their item's ingest time, as the runs stored them)."""
     duck.temp_column(con, "changed_uris", changed, "uri")
-    con.register("_items", pa.table({"uri": pa.array([s.entry.uri for s in staged], pa.string()),
-                                     "ingested": pa.array([s.entry.ingested_at for s in staged], pa.string())}))
-    con.execute("CREATE TEMP TABLE staged_items AS SELECT uri, ingested::TIMESTAMPTZ AS ingested FROM _items")
-    con.unregister("_items")
+    duck.temp_table(con, "staged_times", pa.table({"uri": pa.array([s.entry.uri for s in staged], pa.string()),
+                                                   "ingested": pa.array([s.entry.ingested_at for s in staged], pa.string())}))
+    con.execute("CREATE TEMP TABLE staged_items AS SELECT uri, ingested::TIMESTAMPTZ AS ingested FROM staged_times")
     columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, lsh_bands, source_uri"
     # (a view takes no parameters: the staged files are a literal list)
     files = "[" + ", ".join(duck.sql_str(s.folder / "documents.parquet") for s in staged) + "]"
@@ -137,6 +136,9 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
             UNION ALL BY NAME SELECT * EXCLUDE (text) FROM staged_docs)
         SELECT * EXCLUDE (ingested), epoch_us(ingested) AS rank FROM pool
         QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
+    # hid: a small number for each head, for the band join (10 M rows for the whole series:
+    # with doc_key and content_hash strings, a GB to join; with hid, a tenth of that)
+    con.execute("CREATE TEMP TABLE head_ids AS SELECT doc_key, row_number() OVER ()::INTEGER AS hid FROM heads")
 
 
 def _docs(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, DedupeDoc]:
@@ -198,15 +200,18 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
     # Candidates: a shared band key; then, as tasks.dedupe.banded_agreement, only pairs whose
     # banded values (two 32-bit values a key) agree in MIN_AGREEMENT places or more.
     pairs = con.execute("""
-        WITH bands AS (SELECT doc_key, content_hash, unnest(lsh_bands) AS key,
-                              generate_subscripts(lsh_bands, 1) AS band FROM heads),
-             mine AS (SELECT * FROM bands WHERE doc_key IN (SELECT doc_key FROM changed_keys)),
-             cand AS (SELECT DISTINCT least(m.doc_key, o.doc_key) AS a, greatest(m.doc_key, o.doc_key) AS b
-                      FROM mine m JOIN bands o USING (band, key)
-                      WHERE m.doc_key <> o.doc_key AND m.content_hash <> o.content_hash)
-        SELECT c.a, c.b FROM cand c
+        WITH bands AS (SELECT n.hid, unnest(h.lsh_bands) AS key, generate_subscripts(h.lsh_bands, 1)::UTINYINT AS band
+                       FROM heads h JOIN head_ids n USING (doc_key)),
+             mine AS (SELECT * FROM bands WHERE hid IN
+                          (SELECT hid FROM head_ids WHERE doc_key IN (SELECT doc_key FROM changed_keys))),
+             cand AS (SELECT DISTINCT least(m.hid, o.hid) AS a, greatest(m.hid, o.hid) AS b
+                      FROM mine m JOIN bands o USING (band, key) WHERE m.hid <> o.hid),
+             named AS (SELECT least(na.doc_key, nb.doc_key) AS a, greatest(na.doc_key, nb.doc_key) AS b
+                       FROM cand c JOIN head_ids na ON na.hid = c.a JOIN head_ids nb ON nb.hid = c.b)
+        SELECT c.a, c.b FROM named c
         JOIN heads x ON x.doc_key = c.a JOIN heads y ON y.doc_key = c.b
-        WHERE list_sum(list_transform(range(1, len(x.lsh_bands) + 1), i ->
+        WHERE x.content_hash <> y.content_hash
+          AND list_sum(list_transform(range(1, len(x.lsh_bands) + 1), i ->
                   ((x.lsh_bands[i] >> 32) = (y.lsh_bands[i] >> 32))::INTEGER
                   + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?
         ORDER BY c.a, c.b""", [MIN_AGREEMENT]).fetchall()

@@ -16,7 +16,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# The external file cache keeps the blocks of every Parquet file a connection reads in memory:
+# a commit reading each staged file once held a share of every volume (400 MB of cache and its
+# overhead at 50 copies). Local files have the page cache; remote ones are read once a phase.
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+          "enable_external_file_cache": False}
 # package module, file in the package, the name DuckDB loads it under
 _EXTENSIONS = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake", "ducklake"),
@@ -90,17 +94,24 @@ def release_memory() -> None:
         pass
 
 
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> str:
+    """Make (or replace) the temp table ``name`` holding ``rows``; returns ``name``.
+
+    Python data enters DuckDB this way: an INSERT reading an Arrow object inside a DuckLake
+    transaction can hang, and a list bound as a query parameter costs about 0.2 ms an element
+    (80 s for the keys of the whole series)."""
+    con.register("_arrow_rows", rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _arrow_rows")
+    finally:
+        con.unregister("_arrow_rows")
+    return name
+
+
 def temp_column(con: duckdb.DuckDBPyConnection, name: str, values, column: str = "doc_key",
                 type_: pa.DataType = pa.string()) -> str:
-    """Make (or replace) the temp table ``name`` of one ``column`` holding ``values``; returns
-    ``name``. A list bound as a query parameter costs DuckDB about 0.2 ms an element (80 s for
-    the keys of the whole series); an Arrow column costs next to nothing."""
-    con.register("_arrow_values", pa.table({column: pa.array(list(values), type_)}))
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _arrow_values")
-    finally:
-        con.unregister("_arrow_values")
-    return name
+    """:func:`temp_table` of one ``column`` holding ``values``."""
+    return temp_table(con, name, pa.table({column: pa.array(list(values), type_)}))
 
 
 def sql_str(value: str) -> str:
