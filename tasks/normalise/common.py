@@ -147,7 +147,8 @@ HONORIFIC = re.compile(
 _OFFICE_WORD = re.compile(
     r"\b(?:Secretary|Minister|Ambassador|Consul|Chargé|Charge|Commission|Committee|Council|Department|"
     r"Embassy|Legation|Consulate|Government|Governor|Delegation|Delegate|Office|Bureau|Board|Agent|"
-    r"Representative|Commissioner|Envoy|Chief|Director|Counselor|Adviser|Advisers|Mission|Cabinet)\b"
+    r"Representative|Commissioner|Envoy|Chief|Director|Counselor|Adviser|Advisers|Mission|Cabinet|"
+    r"President|Emperor|Empress|King|Queen|Sultan|Shah|Regent|Khedive|Pope)\b"
 )
 _PARTICLE = {"de", "da", "di", "del", "van", "von", "der", "den", "y", "la", "le", "du", "of", "and"}
 _PAGE_PREFIX = re.compile(r"^\[\d+\]\s*\*?\s*|^\*\s*")  # "[332] *Mr. John Slidell" (a page and a star)
@@ -260,5 +261,5 @@ def _correspondent(side: str) -> tuple[str | None, str | None]:
 def _is_name(text: str) -> bool:
     """A person's name as printed: capitalised words (or particles), no office's words."""
     words = text.split()
-    return (0 < len(words) <= 6 and not _OFFICE_WORD.search(text)
+    return (0 < len(words) <= 6 and words[0].lower() != "the" and not _OFFICE_WORD.search(text)
             and all(w[:1].isupper() or w in _PARTICLE for w in words))
