@@ -28,8 +28,8 @@ from tasks.dedupe import (  # noqa: E402
     DEFAULT_THRESHOLD, canonical_words, conflict, dedupe_input, find_duplicates, jaccard, minhash,
     shingle_hashes,
 )
-from tasks.hsg_text import parse_page_file  # noqa: E402
-from tasks.tei import parse_volume  # noqa: E402
+from tasks.normalise.page_text import parse_page_file  # noqa: E402
+from tasks.normalise.tei import parse_volume  # noqa: E402
 
 CORPUS = Path(os.environ.get("FRUS_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
 from tests.variants import ocr_noise, reflow  # noqa: E402

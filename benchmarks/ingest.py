@@ -3,7 +3,7 @@
 Each phase runs in a fresh subprocess so its peak memory (max RSS) is its own:
 
 - ``lxml``: a bare ``etree.parse`` of every file (the baseline);
-- ``normalise``: ``tasks.tei.parse_volume`` on every file (records in memory, nothing written);
+- ``normalise``: ``tasks.normalise.tei.parse_volume`` on every file (records in memory, nothing written);
 - ``store``: normalise and write the lake (plain functions, no Prefect), then build the warehouse;
 - ``flow``: the Prefect ``ingest`` flow into an empty data root (full run), then the same flow
   again on the unchanged source (nothing to parse or write), in one process so both pay the
@@ -47,14 +47,14 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
     if phase == "lxml":
         from lxml import etree
 
-        from tasks.tei import DIV, secure_parser
+        from tasks.normalise.tei import DIV, secure_parser
 
         for f in files:
             root = etree.parse(str(f), secure_parser()).getroot()
             docs += sum(1 for d in root.iter(DIV) if d.get("type") == "document"
                         and not any(a.get("type") == "document" for a in d.iterancestors(DIV)))
     elif phase == "normalise":
-        from tasks.tei import parse_volume
+        from tasks.normalise.tei import parse_volume
 
         for f in files:
             docs += len(parse_volume(f).documents)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-PARSER_VERSION = "1.1.0"
+PARSER_VERSION = "1.2.0"  # 1.2.0: one naming of correspondents for TEI and page text
 
 # A volume or document id as FRUS spells them (frus1938v03, d83): ASCII letters, digits, "-",
 # "_" and "." (not first), at most 64 characters. Ids name lake partitions and URLs, so an id

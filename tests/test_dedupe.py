@@ -12,8 +12,8 @@ from tasks.dedupe import (
     DedupeDoc, canonical_words, conflict, content_hash, dedupe_input, find_duplicates,
     match_cross_source, minhash, minhash_signature, newest_versions, shingle_hashes,
 )
-from tasks.hsg_text import parse_page_file
-from tasks.tei import parse_volume
+from tasks.normalise.page_text import parse_page_file
+from tasks.normalise.tei import parse_volume
 
 VOLUMES = ("frus1861", "frus1864p3", "frus1872p2v2", "frus1897", "frus1901")
 

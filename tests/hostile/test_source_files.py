@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tasks.hsg_text import MAX_PAGE_BYTES, MAX_SIDECAR_BYTES, parse_page_file
+from tasks.normalise.page_text import MAX_PAGE_BYTES, MAX_SIDECAR_BYTES, parse_page_file
 from tasks import landing
 from tasks.landing import NotRegularFile, SizeLimitExceeded, land_file
 from tasks.normalise import normalise_item
 from tasks.sources import FetchError, printable, quoted
 from tasks.sources.local import LocalSource
-from tasks.tei import VolumeError
+from tasks.errors import FrusError
 
 PASSWD = Path("/etc/passwd")
 SECRET = PASSWD.read_bytes().split(b"\n", 1)[0] if PASSWD.is_file() else b"root:x:0:0:"
@@ -144,7 +144,7 @@ def test_normalise_refuses_naming_the_source_file(src, tmp_path, name):
     source = LocalSource(str(src), tmp_path / "data")
     item = next(i for i in source.scan() if i.name == name)
     fetched = source.fetch(item)
-    with pytest.raises((ValueError, VolumeError)) as caught:  # VolumeError: TEI's own
+    with pytest.raises(FrusError) as caught:
         normalise_item(fetched)
     message = str(caught.value)
     one_line_naming(message, item)

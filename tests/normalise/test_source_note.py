@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.source_note import FIELDS, merge_source_notes, parse_source_note
+from tasks.normalise.source_note import FIELDS, merge_source_notes, parse_source_note
 
 
 def fields(text: str) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.hsg_text import (
+from tasks.normalise.page_text import (
     document_text,
     find_markers,
     parse_page_file,
@@ -19,7 +19,7 @@ from tasks.hsg_text import (
     parse_url,
 )
 from tasks.records import Part
-from tasks.text import item_prefix
+from tests.normalise.render import as_page_text
 
 SEED = "seed/000_06e3c999c372cd2d.txt"
 
@@ -48,7 +48,7 @@ def test_seed_metadata(seed):
     assert seed.source_notes == ["793.94/12357: Telegram"]
     assert seed.title == "The Chargé in the Soviet Union (Henderson) to the Secretary of State"
     assert seed.sender == "Henderson"
-    assert seed.sender_role == "The Chargé in the Soviet Union"
+    assert seed.sender_role == "Chargé in the Soviet Union"
     assert seed.recipient == "Secretary of State"
     assert seed.recipient_role == "Secretary of State"
     assert seed.signature == "Henderson"
@@ -113,7 +113,7 @@ def test_seed_document_text(seed):
     lines = seed.text.split("\n")
     assert len(lines) == len(seed.parts) - 1  # every part but the heading
     assert lines[0].startswith("35. Reference")
-    # The shared rule (tasks.text.document_text): an item opening a numbered item prints
+    # The shared rule (tasks.normalise.common.document_text): an item opening a numbered item prints
     # its number ("1. (a) …"), the lettered items after it do not; "2." is printed before
     # its text.
     assert lines[1].startswith("1. (a) The mission of Sun Fo has")
@@ -145,7 +145,7 @@ def test_seed_with_url_gets_the_canonical_key(corpus):
 
 @pytest.fixture(scope="module")
 def harbin():
-    return parse_page_file(Path(__file__).parent / "fixtures" / "hsg" / "pages_received.txt")
+    return parse_page_file(Path(__file__).resolve().parents[2] / "fixtures" / "hsg" / "pages_received.txt")
 
 
 def test_url_line_with_trailing_dot_host(harbin):
@@ -197,10 +197,10 @@ def test_markers_after_apostrophe_s_and_punctuation(harbin):
 
 
 def test_sidecar_url(tmp_path):
-    doc = parse_page_file(Path(__file__).parent / "fixtures" / "hsg" / "sidecar.txt")
+    doc = parse_page_file(Path(__file__).resolve().parents[2] / "fixtures" / "hsg" / "sidecar.txt")
     assert doc.doc_key == "frus1938v03/d999"
     assert doc.doc_type == "Telegram" and doc.file_number is None
-    assert (doc.sender, doc.sender_role) == ("The Secretary of State", "The Secretary of State")
+    assert (doc.sender, doc.sender_role) == ("Secretary of State", "Secretary of State")
     assert (doc.recipient, doc.recipient_role) == ("Grew", "Ambassador in Japan")
     assert doc.signature == "Hull"
     assert [(f.note_id, f.part_seq) for f in doc.footnotes] == [("d999fn1", 2)]
@@ -296,7 +296,7 @@ def test_modern_page_source_footnote():
     [
         (
             "The Chargé in the Soviet Union (Henderson) to the Secretary of State",
-            ("Henderson", "The Chargé in the Soviet Union", None, "Secretary of State"),
+            ("Henderson", "Chargé in the Soviet Union", None, "Secretary of State"),
         ),
         ("Mr. Fish to Sir Edward Thornton", ("Fish", None, "Edward Thornton", None)),
         (
@@ -305,11 +305,11 @@ def test_modern_page_source_footnote():
         ),
         (
             "The Ambassador to France (Bullitt) to the Secretary of State",
-            ("Bullitt", "The Ambassador to France", None, "Secretary of State"),
+            ("Bullitt", "Ambassador to France", None, "Secretary of State"),
         ),
         (
             "The Secretary of State to the Minister in China ( Johnson )",
-            (None, "The Secretary of State", "Johnson", "Minister in China"),
+            (None, "Secretary of State", "Johnson", "Minister in China"),
         ),
         ("Editorial Note", (None, None, None, None)),
     ],
@@ -361,7 +361,7 @@ def test_document_text_is_the_shared_rule():
 
 def test_same_records_as_the_tei_normaliser(corpus):
     """The seed page and the TEI of the same document give the same parts and footnotes."""
-    tei = pytest.importorskip("tasks.tei")
+    from tasks.normalise import tei
     (t,) = tei.parse_volume(corpus / "frus/excerpts/frus1938v03-d83.xml").documents
     text = (corpus / SEED).read_text("utf-8")
     h = parse_page_text(
@@ -474,7 +474,7 @@ def test_a_closing_line_is_not_taken_for_a_signature():
 
 # --------------------------------------------------------------------------- not a page text
 
-FIXTURES = Path(__file__).parent / "fixtures" / "hsg"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hsg"
 NOT_FRUS = "not a FRUS page text"
 
 
@@ -533,27 +533,16 @@ def test_genuine_shapes_are_accepted(text):
     assert parse_page_text(text, name="x.txt").parts[1].text
 
 
-def _page_text(doc) -> str:
-    """A TEI document rendered as its page would read (footnotes listed, not anchored)."""
-    shown: set[str] = set()
-    lines = [*doc.source_notes, ""]
-    for p in doc.parts:
-        if p.text:
-            lines.append(f"{item_prefix(p, shown)} {p.text}".strip() if p.kind == "item" and p.path else p.text)
-    notes = [f.text for f in doc.footnotes if not f.text.startswith("Source:")]
-    return "\n".join(lines + [f"  {i}. {t}" for i, t in enumerate(notes, 1)])
-
-
 def test_corpus_documents_as_page_text_are_accepted(corpus):
     """Nearly every real document, without its URL, still passes the acceptance rule."""
-    from tasks.tei import parse_volume
+    from tasks.normalise.tei import parse_volume
 
     docs = [d for v in ("frus1864p3", "frus1901", "frus1936v03")
             for d in parse_volume(corpus / "frus" / "volumes" / f"{v}.xml").documents]
     refused = []
     for d in docs:
         try:
-            parse_page_text(_page_text(d), name=d.doc_key)
+            parse_page_text(as_page_text(d), name=d.doc_key)
         except ValueError as exc:
             refused.append(str(exc)[:120])
     assert len(refused) <= len(docs) // 200, refused  # at most 0.5 %

@@ -1,7 +1,8 @@
 """Place and date of a TEI document: machine-readable dates first, printed text kept.
 
-A machine-readable date outside :data:`YEARS` is a typo in the TEI (``0201-06-05`` for
-"June 5–17, 1864", ``1670`` for 1870): it is ignored as if the attribute were absent.
+A machine-readable date outside the plausible years (:func:`tasks.normalise.common.plausible_year`)
+is a typo in the TEI (``0201-06-05`` for "June 5–17, 1864", ``1670`` for 1870): it is ignored
+as if the attribute were absent.
 """
 from __future__ import annotations
 
@@ -12,15 +13,12 @@ from datetime import datetime
 
 from lxml import etree
 
-from tasks.text import squash
+from tasks.normalise.common import FRUS, TEI, plausible_year
+from tasks.normalise.tei.text import ATTACHMENT, NOTE, plain_text
 
-TEI = "{http://www.tei-c.org/ns/1.0}"
-FRUS = "{http://history.state.gov/frus/ns/1.0}"
 _ISO = re.compile(
     r"^(\d{4})(?:-(\d\d)(?:-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?(?:\.\d+)?)?)?)?(Z|[+-]\d\d:?\d\d)?$"
 )
-_ATTACHED = (FRUS + "attachment",)
-YEARS = range(1750, 2101)  # plausible years of a FRUS document's machine-readable date
 
 
 @dataclass(slots=True)
@@ -53,9 +51,9 @@ def parse_iso(value: str | None, end: bool = False) -> datetime | None:
 
 
 def _plausible(value: str | None) -> bool:
-    """``value`` is an ISO date (see :func:`parse_iso`) in a year of :data:`YEARS`."""
+    """``value`` is an ISO date (see :func:`parse_iso`) in a plausible year."""
     parsed = parse_iso(value)
-    return parsed is not None and parsed.year in YEARS
+    return parsed is not None and plausible_year(parsed.year)
 
 
 def document_dates(div: etree._Element) -> DocDates:
@@ -94,48 +92,22 @@ def _range(date: etree._Element) -> tuple[str | None, str | None]:
     return (lo or hi, hi or lo) if lo or hi else (None, None)
 
 
-def plain_text(el: etree._Element) -> str:
-    """Text of ``el`` without its footnotes, ``lb`` as a space, white space normalised once
-    over the whole (squashing each child would trim the spaces at element edges:
-    ``<hi>Legation</hi><hi> of the …</hi>``)."""
-    return squash("".join(_raw(el)))
-
-
-def _raw(el: etree._Element) -> list[str]:
-    out = [el.text or ""]
-    for child in el:
-        if isinstance(child.tag, str) and child.tag != TEI + "note":
-            out.append(" " if child.tag == TEI + "lb" and child.get("break") != "no" else "")
-            out.extend(_raw(child))
-        if child.tail:
-            out.append(child.tail)
-    return out
-
-
 def _first_own(div: etree._Element, tag: str):
     """The first ``tag`` in the document outside its attachments."""
     for el in div.iter(tag):
-        if not _in_attachment(el, div):
+        if not _inside(el, div, ATTACHMENT):
             return el
     return None
 
 
-def _inside(el: etree._Element, stop: etree._Element, tags: tuple[str, ...]) -> bool:
-    """Whether ``el`` stands in one of ``tags`` below ``stop`` (the document div)."""
+def _inside(el: etree._Element, stop: etree._Element, tag: str) -> bool:
+    """Whether ``el`` stands in a ``tag`` below ``stop`` (the document div)."""
     for anc in el.iterancestors():
         if anc is stop:
             return False
-        if anc.tag in tags:
+        if anc.tag == tag:
             return True
     return False
-
-
-def _in_attachment(el: etree._Element, stop: etree._Element) -> bool:
-    return _inside(el, stop, _ATTACHED)
-
-
-def _in_note(el: etree._Element, stop: etree._Element) -> bool:
-    return _inside(el, stop, (TEI + "note",))
 
 
 def _dates_in_order(div: etree._Element, dateline):
@@ -144,7 +116,7 @@ def _dates_in_order(div: etree._Element, dateline):
     if dateline is not None:
         yield from dateline.iter(TEI + "date")
     dates = list(div.iter(TEI + "date"))
-    text = [d for d in dates if not _in_note(d, div)]
-    yield from (d for d in text if not _in_attachment(d, div))
-    yield from (d for d in text if _in_attachment(d, div))
-    yield from (d for d in dates if _in_note(d, div))
+    text = [d for d in dates if not _inside(d, div, NOTE)]
+    yield from (d for d in text if not _inside(d, div, ATTACHMENT))
+    yield from (d for d in text if _inside(d, div, ATTACHMENT))
+    yield from (d for d in dates if _inside(d, div, NOTE))

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.tei import VolumeError, parse_volume
+from tasks.errors import VolumeError
+from tasks.normalise.common import plausible_year
+from tasks.normalise.tei import parse_volume
 
-TEI_DIR = Path(__file__).resolve().parent / "fixtures" / "tei"
+TEI_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "tei"
 
 
 def parse(name: str):
@@ -149,14 +151,14 @@ def test_enclosure_source_notes_label_the_attachment_and_keep_their_footnote():
 def test_persname_and_gloss_from_to():
     d1 = docs("heads.xml")["d1"]
     assert d1.title == "The Chargé in the Soviet Union (Henderson) to the Secretary of State"
-    assert (d1.sender, d1.sender_role) == ("Henderson", "The Chargé in the Soviet Union")
+    assert (d1.sender, d1.sender_role) == ("Henderson", "Chargé in the Soviet Union")
     assert (d1.recipient, d1.recipient_role) == ("Secretary of State", "Secretary of State")
 
 
 def test_spaced_names_in_heads():
     d2 = docs("heads.xml")["d2"]
     assert d2.title == "The Ambassador in Turkey (Bell) to the Secretary of State (Hull)"
-    assert (d2.sender, d2.sender_role) == ("Bell", "The Ambassador in Turkey")
+    assert (d2.sender, d2.sender_role) == ("Bell", "Ambassador in Turkey")
     assert (d2.recipient, d2.recipient_role) == ("Hull", "Secretary of State")
 
 
@@ -164,7 +166,7 @@ def test_nineteenth_century_head_and_names_in_head_notes_ignored():
     by_id = docs("heads.xml")
     d3, d4 = by_id["d3"], by_id["d4"]
     assert (d3.sender, d3.recipient, d3.sender_role) == ("Edward Thornton", "Fish", None)
-    assert (d4.sender, d4.recipient) == ("Embassy", "Department of State")  # not "Someone Else"
+    assert (d4.sender, d4.recipient) == ("Embassy in Poland", "Department of State")  # not "Someone Else"
     assert d4.title == "10. Telegram From the Embassy in Poland to the Department of State"
 
 
@@ -235,7 +237,7 @@ def test_corpus_has_no_date_before_1750(corpus):
     early = {}
     for path in sorted((corpus / "frus" / "volumes").glob("*.xml")):
         for d in parse_volume(path).documents:
-            if d.date_min is not None and not 1750 <= d.date_min.year <= d.date_max.year <= 2100:
+            if d.date_min is not None and not (plausible_year(d.date_min.year) and plausible_year(d.date_max.year)):
                 early[d.doc_key] = d.date_min_iso
             if d.doc_key == "frus1864p3/d512":  # "June 5–17, 1864." with @when="0201-06-05"
                 assert (d.date_text, d.date_min) == ("June 5–17, 1864.", None)
@@ -443,3 +445,26 @@ def test_document_before_any_page_break_starts_on_the_page_before_the_first():
     [front] = parse("first-page-roman.xml").documents
     assert front.page_start is None  # "xi" is not inferred from "xii"
     assert [p.page for p in front.parts] == [None, None, "xii"]
+
+
+def test_a_failing_document_is_a_reject_with_its_reason_and_a_logged_traceback(monkeypatch, caplog):
+    """One document that raises (a fault injected into the document parser) is rejected with
+    the exception's type and message at its place; the rest of the volume is parsed."""
+    from tasks.normalise.tei import document, volume
+
+    real, whole = document.parse_document, docs("heads.xml")
+
+    def failing(entry, volume_id, index):
+        if index == 2:
+            raise KeyError("no such thing")
+        return real(entry, volume_id, index)
+
+    monkeypatch.setattr(volume, "parse_document", failing)
+    with caplog.at_level("WARNING", logger="tasks.normalise.tei.volume"):
+        parsed = parse_volume(TEI_DIR / "heads.xml")
+    [reject] = parsed.rejects
+    assert reject.place.startswith(f"{parsed.volume.volume_id} document 2 (line ")
+    assert reject.reason == "KeyError: 'no such thing'"
+    assert [d.doc_id for d in parsed.documents] == [k for i, k in enumerate(whole, 1) if i != 2]
+    [record] = caplog.records
+    assert record.exc_info and record.exc_info[0] is KeyError and "document 2" in record.getMessage()

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tasks.tei import ParsedVolume, parse_volume
+from tasks.normalise.common import FRUS as F
+from tasks.normalise.common import TEI as T
+from tasks.normalise.common import ParsedVolume, plausible_year
+from tasks.normalise.tei import parse_volume
 
-NS = {"t": "http://www.tei-c.org/ns/1.0", "f": "http://history.state.gov/frus/ns/1.0"}
-T = "{http://www.tei-c.org/ns/1.0}"
-F = "{http://history.state.gov/frus/ns/1.0}"
+NS = {"t": T.strip("{}"), "f": F.strip("{}")}
 
 # The 19 volumes of corpus/README.md with their document counts as published there.
 VOLUMES = {
@@ -80,7 +81,7 @@ def _machine_date(value: str | None) -> bool:
         date(int(y), int(mo or 1), int(d or 1))
     except ValueError:
         return False
-    return 1750 <= int(y) <= 2100  # other years are TEI typos, ignored (tasks.tei_dates.YEARS)
+    return plausible_year(int(y))  # other years are TEI typos, ignored
 
 
 @dataclass
@@ -228,7 +229,7 @@ def test_d83_of_frus1938v03(parsed):
     [d] = pv.documents
     assert d.doc_key == "frus1938v03/d83"
     assert (d.file_number, d.doc_type) == ("793.94/12357", "Telegram")
-    assert (d.sender, d.sender_role) == ("Henderson", "The Chargé in the Soviet Union")
+    assert (d.sender, d.sender_role) == ("Henderson", "Chargé in the Soviet Union")
     assert d.recipient == "Secretary of State"
     assert d.place == "Moscow"
     assert d.date_min == datetime(1938, 2, 5, 17, 0)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from tasks.normalise.common import squash
+
 __all__ = ["parse_source_note", "merge_source_notes", "FIELDS"]
 
 FIELDS = (
@@ -71,7 +73,6 @@ _TYPE_WORDS = {
     "cable": "Cablegram",
     "cable telegram": "Cablegram",
 }
-_WS = re.compile(r"\s+")
 # "No. 378.]", "*No. 5.", "No.12", "No. II.", "No. 12½.]", "No. 302.|" (a misprinted "]");
 # nothing else may follow.
 _DESPATCH = re.compile(r"^\*?\s*No\.?\s*([0-9]+[½¼¾]?[a-z]?|[IVXLC]+)\s*[.\]|]*\s*(?:\[\d+\])?\s*$")
@@ -174,7 +175,7 @@ def parse_source_note(text: str) -> dict:
         ``None`` / ``False``. Never raises on odd input.
     """
     out = _empty()
-    s = _WS.sub(" ", text or "").strip()
+    s = squash(text)
     if not s:
         return out
 
@@ -187,22 +188,7 @@ def parse_source_note(text: str) -> dict:
 
     # Bracketed or parenthesised notes: "[Telegram.—Paraphrase.]", "(Extract.)", "[Inclosure 1 in No. 5.]".
     if s[0] in "[(" or (s.endswith("]") and not _DESPATCH.match(s)):
-        inner = s.strip("[]() ").rstrip(".")
-        if _INCLOSURE.match(s):
-            # The enclosure's own note: the number belongs to the covering despatch.
-            for piece in re.split(r"\s*[—–]\s*", inner)[1:]:
-                out["doc_type"] = out["doc_type"] or _doc_type(piece)
-            return out
-        pieces = [p for p in re.split(r"\s*[—–]\s*", inner) if p.strip(" .")]
-        for piece in pieces:
-            out["doc_type"] = out["doc_type"] or _doc_type(piece)
-            cm = _CLASS_RE.fullmatch(_QUALIFIED.sub("", piece.strip(" .")))
-            if cm:
-                out["classification"] = _canonical_class(cm.group(1))
-            dm = _DESPATCH.match(piece)
-            if dm:
-                out["despatch_number"] = dm.group(1)
-        return out
+        return _bracketed(s, out)
 
     # "No. 378.]", "No. 1.", "*No. 5."
     dm = _DESPATCH.match(s)
@@ -210,7 +196,31 @@ def parse_source_note(text: str) -> dict:
         out["despatch_number"] = dm.group(1)
         return out
 
-    # "File No. 861.51/131", optionally followed by a type after a colon.
+    return _file_note(s, out)
+
+
+def _bracketed(s: str, out: dict) -> dict:
+    """A bracketed or parenthesised note: its pieces between dashes give type, class, number."""
+    inner = s.strip("[]() ").rstrip(".")
+    if _INCLOSURE.match(s):
+        # The enclosure's own note: the number belongs to the covering despatch.
+        for piece in re.split(r"\s*[—–]\s*", inner)[1:]:
+            out["doc_type"] = out["doc_type"] or _doc_type(piece)
+        return out
+    pieces = [p for p in re.split(r"\s*[—–]\s*", inner) if p.strip(" .")]
+    for piece in pieces:
+        out["doc_type"] = out["doc_type"] or _doc_type(piece)
+        cm = _CLASS_RE.fullmatch(_QUALIFIED.sub("", piece.strip(" .")))
+        if cm:
+            out["classification"] = _canonical_class(cm.group(1))
+        dm = _DESPATCH.match(piece)
+        if dm:
+            out["despatch_number"] = dm.group(1)
+    return out
+
+
+def _file_note(s: str, out: dict) -> dict:
+    """``File No. 861.51/131``, a decimal file number or an archive, and a type after a colon."""
     head, _, tail = s.partition(": ") if ": " in s else (s.rstrip(":"), "", "")
     head = head.rstrip(":").strip()
     tail = tail.strip()
@@ -268,3 +278,4 @@ def merge_source_notes(notes: list[str]) -> dict:
             elif out[key] is None and value is not None:
                 out[key] = value
     return out
+

@@ -1,21 +1,20 @@
-"""Dispatch a fetched item to its normaliser by kind (TEI volume, page text)."""
+"""A fetched item → records: dispatched to its normaliser by kind (TEI volume, page text).
+
+Subpackages: :mod:`.tei` and :mod:`.page_text`; the rules they share are in :mod:`.common`,
+source notes in :mod:`.source_note`.
+"""
 from __future__ import annotations
 
 from tasks.dedupe import dedupe_keys
-from tasks.hsg_text import parse_page_file
+from tasks.errors import FrusError, NormaliseError, PageTextError, UnsupportedItem
+from tasks.normalise.common import ParsedVolume
+from tasks.normalise.page_text import parse_page_file
+from tasks.normalise.tei import parse_volume
 from tasks.records import Reject, Volume, valid_id
 from tasks.sources import FetchedItem, quoted
-from tasks.sources.local import path_from_uri
-from tasks.tei import ParsedVolume, parse_volume
+from tasks.sources import local as local_source  # (it imports this package's limits)
 
-
-class UnsupportedItem(Exception):
-    """An item of a kind no normaliser reads."""
-
-
-class NormaliseError(Exception):
-    """An item could not be normalised; the message names the item and the reason. Plain,
-    so it crosses process boundaries (lxml's errors do not pickle)."""
+__all__ = ["FrusError", "NormaliseError", "ParsedVolume", "UnsupportedItem", "normalise_item"]
 
 
 def normalise_item(fetched: FetchedItem, reviewed: bool = False) -> ParsedVolume:
@@ -23,22 +22,25 @@ def normalise_item(fetched: FetchedItem, reviewed: bool = False) -> ParsedVolume
 
     ``reviewed``: the item comes from the reviewed repository (``tasks.lake.provenance``);
     its documents are flagged so, whatever their markup claims.
+
+    Raises:
+        FrusError: a :class:`~tasks.errors.VolumeError`, :class:`~tasks.errors.PageTextError`
+            or :class:`~tasks.errors.NormaliseError` naming the item's URI.
     """
-    kind = fetched.item.kind
+    uri, kind = fetched.item.uri, fetched.item.kind
     if kind == "tei":
-        parsed = parse_volume(fetched.path, source_uri=fetched.item.uri)
+        parsed = parse_volume(fetched.path, source_uri=uri)
     elif kind == "hsg-text":
         try:
-            original = path_from_uri(fetched.item.uri) if fetched.item.uri.startswith("file:") else None
+            original = local_source.path_from_uri(uri) if uri.startswith("file:") else None
             doc = parse_page_file(fetched.path, name=fetched.item.name, original=original)
-        except ValueError as exc:  # "<name>: reason" → "<uri>: reason" (the source file, once)
-            reason = str(exc).removeprefix(f"{fetched.item.name}: ")
-            raise ValueError(f"{fetched.item.uri}: {reason}") from exc
+        except PageTextError as exc:  # "<name>: reason" → "<uri>: reason" (the source file, once)
+            raise PageTextError(uri, exc.reason, exc.place) from exc
         # a page is one document, not a volume: it adds no row to `volumes`
         parsed = ParsedVolume(Volume(doc.volume_id, document_count=1), [doc], is_volume=False)
     else:
-        raise UnsupportedItem(f"{fetched.item.uri}: no normaliser for kind {kind!r}")
-    _check_ids(parsed, fetched.item.uri)
+        raise UnsupportedItem(uri, f"no normaliser for kind {kind!r}")
+    _check_ids(parsed, uri)
     for doc in parsed.documents:
         doc.reviewed = reviewed and doc.format == "tei"
         doc.content_hash, doc.lsh_bands = dedupe_keys(doc.text)
@@ -50,8 +52,8 @@ def _check_ids(parsed: ParsedVolume, uri: str) -> None:
     not one is a reject; a volume with no document left is an error, not a silent success."""
     vid = parsed.volume.volume_id
     if not valid_id(vid):
-        raise ValueError(f"{uri}: volume id {quoted(vid)} is not a FRUS id "
-                         "(letters, digits, '-', '_', '.', not first, at most 64 characters)")
+        raise NormaliseError(uri, f"volume id {quoted(vid)} is not a FRUS id "
+                             "(letters, digits, '-', '_', '.', not first, at most 64 characters)")
     kept = []
     for doc in parsed.documents:  # (lxml has refused repeated xml:ids already)
         if valid_id(doc.doc_id) and doc.volume_id == vid:
@@ -61,7 +63,6 @@ def _check_ids(parsed: ParsedVolume, uri: str) -> None:
                                          "document id is not a FRUS id: not stored"))
     parsed.documents[:] = kept
     if not kept:
-        raise ValueError(f"{uri}: no documents" + (f" ({len(parsed.rejects)} rejected)" if parsed.rejects else ""))
+        raise NormaliseError(uri, "no documents" + (f" ({len(parsed.rejects)} rejected)" if parsed.rejects else ""))
     if parsed.is_volume:
         parsed.volume.document_count = len(kept)
-
