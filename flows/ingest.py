@@ -22,9 +22,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 
 from tasks.lake import duck, staging  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
-from tasks.lake.dedupe import deduplicate as dedupe_links  # noqa: E402
 from tasks.lake.provenance import claim_conflict, is_reviewed_source, volume_holders  # noqa: E402
-from tasks.normalise import NormaliseError, normalise_item  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, RunReport, utcnow  # noqa: E402
 from tasks.sources import (  # noqa: E402
     FetchedItem, FetchError, Source, SourceItem, open_source, printable, selected, volume_id)
@@ -99,6 +97,8 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
                         source: str | None) -> tuple[Staged, dict[str, int], float]:
     """Parse one item and stage its rows for the commit (in a worker process); returns the
     staged item, its rejects by reason and the seconds it took."""
+    from tasks.normalise import NormaliseError, normalise_item  # (here: a run with nothing new needs neither)
+
     start = time.perf_counter()
     lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
     reason = None
@@ -126,6 +126,8 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
 def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str):
     """Duplicate links and clusters of the state about to be committed (changed documents
     matched against the stored signatures)."""
+    from tasks.lake.dedupe import deduplicate as dedupe_links  # (datasketch, scipy: a second to import)
+
     return dedupe_links(lake, changed, staged, run_id)
 
 
@@ -254,7 +256,8 @@ def _phase(report: RunReport, name: str):
 
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
             mirror: str | None, runner, options: dict) -> dict:
-    lake.ensure()
+    if not lake.exists():
+        lake.ensure()  # the first ingest creates the tables
     if swept := lake.sweep():
         log.info("removed %d temporary files a killed run left", swept)
     base = lake.state()
@@ -382,7 +385,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         staging.clear(lake.data_root)
     try:
         with _phase(report, "warehouse"):
-            if committed or not db.is_current(lake.data_root):  # (nothing new: the warehouse stays)
+            if committed or not db.is_current(lake.data_root, base.data_snapshot):  # (else it stays)
                 refresh_warehouse(lake.data_root)
         report.refresh_seconds = report.phases["warehouse"]
         if committed and (staged or updated):

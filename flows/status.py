@@ -29,7 +29,7 @@ def gather(data: str | Path, runs: int = 5) -> dict:
     state = lake.state()
     current = [e for e in state.items.values() if not e.withdrawn_run]
     warehouse = db.warehouse_path(data)
-    fresh = db.is_current(data)
+    fresh = db.is_current(data, state.data_snapshot)
     out = {
         "data_root": str(lake.data_root),
         "lake": {"snapshot": state.snapshot, "items": len(current),
@@ -113,6 +113,12 @@ def _rejects(data: str | Path, limit: int = 10) -> list[tuple[str, int]]:
 
 def _ui_url() -> str | None:
     """The Prefect UI's address when a server is configured (PREFECT_UI_URL, else from the API's)."""
+    api = os.environ.get("PREFECT_API_URL")
+    if api:  # (named in the environment: spare Prefect's import, most of this command's time)
+        return (os.environ.get("PREFECT_UI_URL") or api.rstrip("/").removesuffix("/api")).rstrip("/")
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    if not (os.environ.get("PREFECT_PROFILES_PATH") or (home / "profiles.toml").exists()):
+        return None  # no server named anywhere
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows import cli
-from flows.ingest import run_ingest
+from flows.ingest import ingest, run_ingest
 from tasks.lake.catalog import Lake
 from warehouse import db
 
@@ -304,3 +304,30 @@ def test_cli_records_a_relative_source_absolute(tmp_path: Path, volumes_dir: Pat
     assert cli.main(["ingest", "--source", "src", "--data", "data"]) == 0
     assert db.query(tmp_path / "data", "SELECT source, status FROM runs")[1] == [
         (str((tmp_path / "src").resolve()), "completed")]
+
+
+def test_arguments_are_checked_before_prefect_starts(tmp_path: Path):
+    """`--workers 0`, a missing source: one line and an exit status, no temporary API started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    frus = str(Path(sys.executable).with_name("frus"))
+    for args, code, message in (
+            (["--workers", "0"], 2, "must be at least 1, not 0"),
+            (["--mirror", str(tmp_path / "nowhere")], 1, f"source not found: {tmp_path / 'nowhere'}")):
+        done = subprocess.run([frus, "ingest", "--source", str(tmp_path), "--data", str(tmp_path / "d"), *args],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert message in done.stderr and "temporary server" not in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    version = subprocess.run([frus, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("frus 0."), version
+
+
+def test_a_selection_that_matches_nothing_is_empty(tmp_path: Path, volumes_dir: Path, capsys):
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    state = ingest(source=str(src), data_dir=str(tmp_path / "data"), volumes=["frus1999nope"], return_state=True)
+    assert (state.type.value, state.name) == ("COMPLETED", "Empty")
+    assert state.result()["status"] == "empty" and state.result()["items_seen"] == 0
+    assert cli.main(["ingest", "--source", str(src), "--data", str(tmp_path / "data"),
+                     "--volumes", "frus1999nope"]) == 3
+    assert cli.main(["status", "--data", str(tmp_path / "data")]) == 0  # empty is no failure
+    assert "empty" in capsys.readouterr().out

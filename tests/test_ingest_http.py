@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import run_ingest
+from flows.ingest import ingest, run_ingest
 from tasks.lake.catalog import Lake
 from tests.http_server import serving
 from warehouse import db
@@ -83,7 +83,8 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
         # The first run holds the lock from start to end; it is parked on its last fetch.
         assert arrived.wait(WAIT), "the first run never fetched its last volume"
         with caplog.at_level(logging.WARNING):
-            second = run_ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False)
+            skipped = ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False, return_state=True)
+            second = skipped.result()
             third = run("third")  # waits
             deadline = time.monotonic() + WAIT
             while not waiting():
@@ -97,6 +98,7 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
         assert not thread.is_alive()
 
     assert second["status"] == "skipped", second
+    assert (skipped.type.value, skipped.name) == ("COMPLETED", "Skipped")  # its state says so
     assert "another ingest is running" in second["reason"]
     assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
     assert results["third"]["status"] == "completed" and results["third"]["items_unchanged"] == 3
