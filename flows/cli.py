@@ -287,8 +287,9 @@ def _stop_at_once_on_interrupt() -> None:
         return
 
     def stop(signum, frame):
-        print("\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
-              "completes the work", file=sys.stderr)
+        # os.write, not print: the flow's log_prints would route a print through logging
+        os.write(2, b"\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
+                 b"completes the work\n")
         os._exit(130)
 
     signal.signal(signal.SIGINT, stop)
@@ -321,7 +322,11 @@ def _start_temporary_api() -> None:
     from prefect.server.api.server import SubprocessASGIServer
 
     start = time.perf_counter()
-    SubprocessASGIServer().start(timeout=int(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])))
+    server = SubprocessASGIServer()
+    server.start(timeout=int(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])))
+    # Worker processes read the environment: they report to this API instead of each
+    # starting one of their own.
+    os.environ["PREFECT_API_URL"] = server.api_url
     print(f"frus: Prefect's temporary API took {time.perf_counter() - start:.1f} s to start (with a "
           "server, `frus server` and PREFECT_API_URL, a run skips this)", file=sys.stderr)
 

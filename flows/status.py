@@ -63,7 +63,7 @@ def render(status: dict) -> str:
         f"{lake['failing_items']} failing items, {_human(lake['bytes'])} (catalog {lake['catalog']})",
         f"warehouse:  {wh['path']} ({_human(wh['bytes'])}, built {wh['built_at'] or 'never'}; "
         f"{'up to date' if wh['up_to_date'] else 'stale or missing: run frus refresh'})",
-        "last runs (newest first):",
+        "last runs:",
     ]
     for r in status["runs"]:
         took = f"{r['duration_seconds']:.1f} s" if r["duration_seconds"] is not None else "-"

@@ -61,7 +61,8 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 @pytest.fixture
 def prefect_server(tmp_path: Path):
-    """A real `prefect server start` on a free local port; yields its API URL."""
+    """A real Prefect server (`frus server`: `prefect server start` with the project's
+    settings) on a free local port; yields its API URL."""
     home = tmp_path / "prefect-home"
     home.mkdir()
     port = _free_port()
@@ -70,7 +71,7 @@ def prefect_server(tmp_path: Path):
     env = _env(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [str(BIN / "frus"), "server", "--host", "127.0.0.1", "--port", str(port)],  # (the project's way)
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=tmp_path, start_new_session=True,
         )

@@ -331,3 +331,28 @@ def test_a_selection_that_matches_nothing_is_empty(tmp_path: Path, volumes_dir: 
                      "--volumes", "frus1999nope"]) == 3
     assert cli.main(["status", "--data", str(tmp_path / "data")]) == 0  # empty is no failure
     assert "empty" in capsys.readouterr().out
+
+
+def test_a_lake_older_than_the_run_columns_gains_them(tmp_path: Path, volumes_dir: Path):
+    """A lake made before runs had flow_run_id, trigger and refresh_seconds: the next run adds
+    them (empty for the old rows) and fills its own; finished_at includes the refresh."""
+    from tasks.lake import duck
+
+    src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
+    run_ingest(source=str(src), data_dir=str(data))
+    lake = Lake(data)
+    con = duck.connect(temp_directory=lake.spill_dir())
+    try:
+        lake.attach(con)
+        for column in ("flow_run_id", "trigger", "refresh_seconds"):
+            con.execute(f"ALTER TABLE lake.runs DROP COLUMN {column}")
+    finally:
+        con.close()
+    shutil.copy2(volumes_dir / SMALL[1], src)
+    summary = run_ingest(source=str(src), data_dir=str(data))
+    rows = db.query(data, "SELECT flow_run_id, trigger, refresh_seconds, finished_at - started_at, "
+                    "run_id FROM runs ORDER BY started_at")[1]
+    assert [r[:3] for r in rows[:1]] == [(None, None, None)]
+    flow_run_id, trigger, refresh, took, run_id = rows[1]
+    assert (run_id, trigger, flow_run_id) == (summary["run_id"], "manual", summary["flow_run_id"])
+    assert 0 < refresh == summary["refresh_seconds"] and took.total_seconds() > refresh
