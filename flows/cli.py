@@ -1,4 +1,8 @@
-"""The ``frus`` command: ingest, serve, search, sql, status, refresh."""
+"""The ``frus`` command: ingest, serve, server, search, sql, shell, status, refresh.
+
+Every argument is checked before Prefect starts (a temporary API, or a flow run on a
+server): a bad one is one line and exit 2 (argparse) or 1.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +13,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frus", description="FRUS ingestion pipeline and warehouse.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
@@ -61,14 +67,15 @@ def _parser() -> argparse.ArgumentParser:
                           "without fetching: after a parser upgrade")
     _run_options(c)
 
-    c = command("serve", cmd_serve, "Run the ingest on a schedule (the 'nightly' Prefect deployment) "
-                "until stopped.")
-    c.add_argument("--source", default="git", metavar="SOURCE",
-                   help=SOURCE_HELP + " Default: git (the upstream repository).")
+    c = command("serve", cmd_serve, "Run the ingest on a schedule (prefect.yaml's 'nightly' deployment, "
+                "served here as 'nightly-served') until stopped.")
+    c.set_defaults(data=os.environ.get("FRUS_DATA"))  # (None: prefect.yaml's, in the checkout)
+    c.add_argument("--source", metavar="SOURCE",
+                   help=SOURCE_HELP + " Default: prefect.yaml's (git, with ../shared/corpus as --mirror).")
     _run_options(c)
-    c.add_argument("--cron", default="0 3 * * *", help="cron schedule (default: '0 3 * * *', 03:00 daily)")
-    c.add_argument("--timezone", default="America/New_York",
-                   help="IANA time zone of the cron schedule (default: America/New_York)")
+    c.add_argument("--cron", help="cron schedule (default: prefect.yaml's, '0 3 * * *', 03:00 daily)")
+    c.add_argument("--timezone", help="IANA time zone of the cron schedule (default: prefect.yaml's, "
+                   "America/New_York)")
     c.add_argument("--interval", type=float, default=None, metavar="SECONDS",
                    help="run every SECONDS instead of on the cron schedule (tests, demos)")
 
@@ -97,7 +104,19 @@ def _parser() -> argparse.ArgumentParser:
                      "ATTACH, INSTALL; no .shell, .system, .output, .read, .open), its configuration "
                      "locked. To export, frus sql --format csv > FILE; `duckdb -readonly "
                      "DATA/warehouse.duckdb` by hand is the full DuckDB.")
-    command("status", cmd_status, "What the lake and warehouse hold, and the last runs.")
+    c = command("status", cmd_status, "What the lake and warehouse hold, and the last runs (exit 1 when "
+                "the last run failed).")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--runs", type=_positive, default=5, help="how many runs to show (default: 5)")
+
+    c = sub.add_parser("server", help="Start a Prefect server for the project (127.0.0.1, analytics off).",
+                       description="Start a Prefect server (the UI and the API) for this project: on "
+                       "127.0.0.1, analytics off, its state in PREFECT_HOME. It prints the "
+                       "PREFECT_API_URL other shells (frus ingest, frus serve, .venv/bin/prefect "
+                       "deploy and worker) need.")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=_positive, default=4200)
+    c.set_defaults(func=cmd_server)
     c = command("refresh", cmd_refresh, "Bring the warehouse to the lake's state (update it, or rebuild it whole).")
     c.add_argument("--force", action="store_true", help="rebuild it whole, even when up to date")
     return p
@@ -109,7 +128,7 @@ def _run_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--mirror", metavar="PATH",
                    help="a local folder of the volumes, ingested instead when SOURCE cannot be "
                         "listed (no network, upstream down)")
-    c.add_argument("--workers", type=int, default=None, metavar="N",
+    c.add_argument("--workers", type=_positive, default=None, metavar="N",
                    help="volumes normalised at once, each in a worker process (default: one per "
                         "core; 1: in this process)")
     c.add_argument("--dask-address", metavar="ADDRESS",
@@ -131,44 +150,62 @@ def _run_options(c: argparse.ArgumentParser) -> None:
 
 
 def cmd_ingest(args) -> int:
-    from flows.ingest import ingest
+    from tasks.sources.uri import REPLAY, parse
 
-    from tasks.sources import absolute_source
-    from tasks.sources.replay import REPLAY
-
-    _stop_at_once_on_interrupt()
+    # Checked here, before Prefect starts anything.
     if args.replay:
         _check_data_root(args.data)
-    else:
-        _check_source(args.source)
-    if args.mirror:
-        _check_source(args.mirror)
-    summary = ingest(source=REPLAY if args.replay else absolute_source(args.source), data_dir=args.data,
-                     volumes=args.volumes or None, mirror=args.mirror and absolute_source(args.mirror),
-                     workers=args.workers, dask_address=args.dask_address, catalog=args.catalog,
-                     lake_data=args.lake_data, follow_links=args.follow_links)
-    print(json.dumps(summary, default=str, indent=1), file=sys.stderr)
-    return 0 if summary["status"] in ("completed", "skipped") else 1
+    source = REPLAY if args.replay else parse(args.source, must_exist=True).identity
+    mirror = args.mirror and parse(args.mirror, must_exist=True).identity
+    from flows.ingest import run_ingest, task_runner
+
+    task_runner(args.workers, args.dask_address)  # (a bad runner choice, before the API starts)
+    _stop_at_once_on_interrupt()
+    _start_temporary_api()
+    summary = run_ingest(source=source, data_dir=args.data, volumes=args.volumes or None, mirror=mirror,
+                         workers=args.workers, dask_address=args.dask_address, catalog=args.catalog,
+                         lake_data=args.lake_data, follow_links=args.follow_links)
+    print(json.dumps(summary, default=str), file=sys.stderr)  # one line: the log stays readable
+    return EXIT_CODES.get(summary["status"], 1)
+
+
+EXIT_CODES = {"completed": 0, "skipped": 0, "empty": 3}
+"""``frus ingest``'s exit status by run status; partial and failed runs exit 1."""
 
 
 def cmd_serve(args) -> int:
-    from prefect.settings import get_current_settings
+    from tasks.sources.uri import parse
 
-    from flows.deploy import serve_nightly
+    for value in (args.source, args.mirror):
+        if value:
+            parse(value, must_exist=True)
+    if args.interval is not None and args.interval <= 0:
+        raise ValueError("--interval must be a positive number of seconds")
+    from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:  # Prefect's temporary API runs no scheduler
         raise RuntimeError("frus serve needs a Prefect server to run its schedule: start one "
-                           "(`prefect server start`) and set PREFECT_API_URL "
-                           "(e.g. http://127.0.0.1:4200/api)")
-    _check_source(args.source)
-    if args.mirror:
-        _check_source(args.mirror)
-    if args.interval is not None and args.interval <= 0:
-        raise ValueError("--interval must be a positive number of seconds")
+                           "(`frus server`) and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    from flows.deploy import serve_nightly
+
     serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
                   mirror=args.mirror, workers=args.workers, dask_address=args.dask_address,
-                  follow_links=args.follow_links, cron=args.cron, timezone=args.timezone, interval=args.interval)
+                  follow_links=args.follow_links or None, cron=args.cron, timezone=args.timezone,
+                  interval=args.interval)
     return 0
+
+
+def cmd_server(args) -> int:
+    """``prefect server start`` with the project's settings, in place of this process."""
+    api = f"http://{args.host}:{args.port}/api"
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_UI_API_URL": api, "PREFECT_API_URL": api}
+    prefect = Path(sys.executable).with_name("prefect")
+    print(f"frus: Prefect server on {api} (UI: http://{args.host}:{args.port}); in other shells:\n"
+          f"  export PREFECT_API_URL={api}", file=sys.stderr)
+    sys.stderr.flush()
+    os.execve(prefect, [str(prefect), "server", "start", "--host", args.host, "--port", str(args.port)], env)
+    return 0  # not reached
 
 
 def cmd_search(args) -> int:
@@ -207,26 +244,16 @@ def cmd_shell(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from tasks.lake.catalog import Lake, redacted
-    from warehouse import db
+    from flows import status
 
     _check_data_root(args.data)
-    lake = Lake(Path(args.data))
-    state = lake.state()
-    current = [e for e in state.items.values() if not e.withdrawn_run]
-    print(f"data root:  {lake.data_root}")
-    print(f"lake:       snapshot {state.snapshot}, {len(current)} items, "
-          f"{sum(e.documents for e in current)} documents, {len(state.failures)} failing items "
-          f"(catalog {redacted(lake.catalog)})")
-    print(f"warehouse:  {db.warehouse_path(args.data)} "
-          f"({'up to date' if db.is_current(args.data) else 'stale or missing: run frus refresh'})")
-    if db.warehouse_path(args.data).exists():
-        cols, rows = _query(args.data, "SELECT run_id, status, items_seen, items_new, items_changed, "
-                            "items_unchanged, items_failed, documents_added, rejects FROM runs "
-                            "ORDER BY started_at DESC LIMIT 5")
-        print("last runs:")
-        _print(cols, rows, "table")
-    return 0
+    report = status.gather(args.data, runs=args.runs)
+    if args.format == "json":
+        json.dump(report, sys.stdout, indent=1, ensure_ascii=False, default=str)
+        print()
+    else:
+        print(status.render(report))
+    return status.exit_code(report)
 
 
 def cmd_refresh(args) -> int:
@@ -260,8 +287,9 @@ def _stop_at_once_on_interrupt() -> None:
         return
 
     def stop(signum, frame):
-        print("\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
-              "completes the work", file=sys.stderr)
+        # os.write, not print: the flow's log_prints would route a print through logging
+        os.write(2, b"\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
+                 b"completes the work\n")
         os._exit(130)
 
     signal.signal(signal.SIGINT, stop)
@@ -284,9 +312,32 @@ def _check_data_root(data: str) -> None:
                                 f"--data {data}` first")
 
 
-def _check_source(source: str) -> None:
-    if not (source.startswith(("git", "http", "urls:", "file://")) or Path(source).exists()):
-        raise FileNotFoundError(f"source not found: {source}")
+def _start_temporary_api() -> None:
+    """With no PREFECT_API_URL, start Prefect's temporary API now, and say how long it took
+    (it is most of an unchanged run's time: a server makes it go)."""
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    start = time.perf_counter()
+    server = SubprocessASGIServer()
+    server.start(timeout=int(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])))
+    # Worker processes read the environment: they report to this API instead of each
+    # starting one of their own.
+    os.environ["PREFECT_API_URL"] = server.api_url
+    print(f"frus: Prefect's temporary API took {time.perf_counter() - start:.1f} s to start (with a "
+          "server, `frus server` and PREFECT_API_URL, a run skips this)", file=sys.stderr)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("frus-pipeline")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _query(data: str, sql: str, params: list | None = None, as_of: str | None = None):

@@ -1,7 +1,10 @@
-"""The nightly deployment of the ``ingest`` flow, served by ``frus serve``.
+"""The nightly deployment of the ``ingest`` flow: one definition, in ``prefect.yaml``.
 
-The same deployment, for a Prefect server with a work pool and workers, is declared in
-``prefect.yaml`` (``prefect deploy -n nightly``). Keep the two in step.
+``prefect deploy -n nightly`` reads it for a work pool and its workers; ``frus serve``
+reads the same entry (parameters, schedule, concurrency, description, tags) and serves it
+in one process under its own name, ``nightly-served``, so the two never overwrite each
+other. Its relative paths (``data_dir``, the ``mirror``) are relative to the checkout, the
+folder of ``prefect.yaml``, where the worker's runs start.
 
 Overlap: a deployment concurrency limit of one run, and the lake lock in the flow itself
 (a run that still finds the lake busy skips, it never runs over another).
@@ -9,67 +12,80 @@ Overlap: a deployment concurrency limit of one run, and the lake lock in the flo
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy  # noqa: E402
 from prefect.schedules import Cron, Interval  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
+PREFECT_YAML = REPO / "prefect.yaml"
 DEPLOYMENT_NAME = "nightly"
-DEFAULT_SOURCE = "git"  # git+https://github.com/HistoryAtState/frus.git
-DEFAULT_CRON = "0 3 * * *"  # 03:00 every day
-DEFAULT_TIMEZONE = "America/New_York"
+SERVED_NAME = "nightly-served"
 
 
-def nightly_deployment(
-    source: str = DEFAULT_SOURCE,
-    data_dir: str = "data",
-    volumes: list[str] | None = None,
-    mirror: str | None = None,
-    workers: int | None = None,
-    dask_address: str | None = None,
-    follow_links: bool = False,
-    *,
-    cron: str = DEFAULT_CRON,
-    timezone: str = DEFAULT_TIMEZONE,
-    interval: float | None = None,
-    name: str = DEPLOYMENT_NAME,
-):
-    """The ``ingest`` flow as a deployment on a schedule.
+def definition(path: Path = PREFECT_YAML, name: str = DEPLOYMENT_NAME) -> dict:
+    """The deployment ``name`` as ``prefect.yaml`` declares it."""
+    import yaml
+
+    spec = yaml.safe_load(path.read_text())
+    for dep in spec.get("deployments") or []:
+        if dep.get("name") == name:
+            return dep
+    raise ValueError(f"{path}: no deployment named {name!r}")
+
+
+def nightly_deployment(*, interval: float | None = None, cron: str | None = None,
+                       timezone: str | None = None, name: str = SERVED_NAME, **overrides):
+    """The ``ingest`` flow as ``prefect.yaml``'s ``nightly``, for :func:`serve_nightly`.
 
     Args:
-        source: the source URI (see ``frus ingest --help``).
-        data_dir: the data root; made absolute, since the runner may start runs elsewhere.
-        volumes: volume ids or globs; None = all.
-        mirror: a local folder ingested instead when ``source`` cannot be listed.
-        workers, dask_address: where volumes are normalised (``flows.ingest.task_runner``).
-        follow_links: follow symlinks out of a local source folder (``frus ingest --help``).
-        cron: a cron expression, evaluated in ``timezone`` (DST-aware).
-        timezone: an IANA time zone name.
-        interval: seconds between runs; when given, overrides ``cron`` (tests, demos).
-        name: the deployment name.
+        interval: seconds between runs; when given, replaces the cron schedule (tests, demos).
+        cron, timezone: replace the schedule's (a cron expression, an IANA zone name).
+        name: the deployment's name (``nightly-served``: not the work pool's ``nightly``).
+        **overrides: flow parameters that replace the file's (None: keep the file's).
+            ``source`` and ``mirror`` are recorded as their one identity
+            (``tasks.sources.uri``), ``data_dir`` absolute: the runner may start runs elsewhere.
     """
-    from pathlib import Path
-
     from flows.ingest import ingest
-    from tasks.sources import absolute_source
+    from tasks.sources.uri import parse
 
-    schedule = (Interval(timedelta(seconds=interval), timezone=timezone) if interval
-                else Cron(cron, timezone=timezone))
-    source = absolute_source(source)
+    spec = definition()
+    params = {**spec["parameters"], **{k: v for k, v in overrides.items() if v is not None}}
+    for key in ("source", "mirror"):
+        if params.get(key):
+            params[key] = _at_checkout(params[key], key in overrides and overrides[key] is not None)
+            params[key] = parse(params[key]).identity
+    data = Path(params["data_dir"])
+    params["data_dir"] = str(data.resolve() if "data_dir" in overrides and overrides["data_dir"]
+                             else (REPO / data).resolve())
+    (sched,) = spec["schedules"]
+    zone = timezone or sched.get("timezone", "UTC")
+    schedule = (Interval(timedelta(seconds=interval), timezone=zone) if interval
+                else Cron(cron or sched["cron"], timezone=zone))
+    limit = spec["concurrency_limit"]
     return ingest.to_deployment(
         name=name,
         schedules=[schedule],
-        parameters={"source": source, "data_dir": str(Path(data_dir).resolve()),
-                    "volumes": volumes or None, "mirror": absolute_source(mirror) if mirror else None,
-                    "workers": workers, "dask_address": dask_address, "follow_links": follow_links},
+        parameters=params,
         # One run at a time; a run due while one is running waits for it (no pile-up past
         # one: the server keeps it queued, and the lake lock is the last guard).
-        concurrency_limit=ConcurrencyLimitConfig(limit=1,
-                                                 collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
-        description="Nightly FRUS ingest: fetch the source, store changed volumes, refresh the warehouse.",
-        tags=["frus", "ingest"],
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=limit["limit"], collision_strategy=ConcurrencyLimitStrategy(limit["collision_strategy"])),
+        description=spec.get("description"),
+        tags=spec.get("tags"),
     )
+
+
+def _at_checkout(source: str, given: bool) -> str:
+    """A relative local path of the file is relative to the checkout; one given on the
+    command line, to the current folder."""
+    from tasks.sources.uri import parse
+
+    if given or parse(source).kind != "local" or Path(source).is_absolute() or source.startswith("file:"):
+        return source
+    return str(REPO / source)
 
 
 def serve_nightly(**kwargs) -> None:

@@ -173,7 +173,7 @@ class RunReport:
     source: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: str = "running"
+    status: str = "running"  # then completed, partial, failed, empty (nothing offered), skipped
     items_seen: int = 0
     items_new: int = 0
     items_changed: int = 0
@@ -186,6 +186,9 @@ class RunReport:
     rejects: int = 0
     parser_version: str = PARSER_VERSION
     message: str = ""  # why a run was skipped, fell back to its mirror, or failed
+    flow_run_id: str | None = None  # the Prefect flow run
+    trigger: str = "manual"  # manual (frus ingest, a call), schedule, deployment (run by hand)
+    refresh_seconds: float | None = None  # the warehouse refresh (included in finished_at)
     failures: list[str] = field(default_factory=list)  # not stored: in the artifact and summary
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase; not stored
 

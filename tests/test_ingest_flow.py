@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows import cli
-from flows.ingest import ingest
+from flows.ingest import ingest, run_ingest
 from tasks.lake.catalog import Lake
 from warehouse import db
 
@@ -39,7 +39,7 @@ def _snapshot(data: Path) -> dict[str, list]:
 def corpus_data(tmp_path_factory, corpus: Path) -> Path:
     """The whole shared corpus (volumes and excerpts) ingested once through the flow."""
     data = tmp_path_factory.mktemp("corpus-data")
-    summary = ingest(source=str(corpus / "frus"), data_dir=str(data))
+    summary = run_ingest(source=str(corpus / "frus"), data_dir=str(data))
     assert summary["status"] == "completed", summary
     return data
 
@@ -111,18 +111,18 @@ def test_bm25_index(corpus_data: Path):
 def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL, tmp_path / "src")
     data = tmp_path / "data"
-    first = ingest(source=str(src), data_dir=str(data))
+    first = run_ingest(source=str(src), data_dir=str(data))
     assert first["items_new"] == 2 and first["documents_added"] == 138 + 23
     before, snapshot = _snapshot(data), Lake(data).state().data_snapshot
     mtime = db.warehouse_path(data).stat().st_mtime_ns
-    second = ingest(source=str(src), data_dir=str(data))
+    second = run_ingest(source=str(src), data_dir=str(data))
     assert second["items_unchanged"] == 2 and second["items_new"] == 0
     assert _snapshot(data) == before
     assert Lake(data).state().data_snapshot == snapshot  # nothing committed but the run's row
     assert db.warehouse_path(data).stat().st_mtime_ns == mtime  # index not rebuilt
     # a touched but identical file is hashed, found equal, and still changes no row
     os.utime(src / SMALL[0], ns=(time.time_ns(), time.time_ns()))
-    third = ingest(source=str(src), data_dir=str(data))
+    third = run_ingest(source=str(src), data_dir=str(data))
     assert third["items_unchanged"] == 2
     assert _snapshot(data) == before
 
@@ -132,7 +132,7 @@ def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
     (src / "junk.xml").write_text("<html/>")
     data = tmp_path / "data"
-    summary = ingest(source=str(src), data_dir=str(data))
+    summary = run_ingest(source=str(src), data_dir=str(data))
     assert summary["items_failed"] == 2 and summary["items_new"] == 1
     assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
     with db.connect(db.warehouse_path(data), read_only=True) as con:
@@ -145,13 +145,13 @@ def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
     assert first == [("broken.xml", summary["run_id"]), ("junk.xml", summary["run_id"])]
     # Failing the same way again adds no row and commits nothing.
     snapshot = Lake(data).state().data_snapshot
-    again = ingest(source=str(src), data_dir=str(data))
+    again = run_ingest(source=str(src), data_dir=str(data))
     assert again["items_failed"] == 2 and again["status"] == "partial"
     assert failed_rejects() == first and Lake(data).state().data_snapshot == snapshot
     # Mended, or gone from the source: its reject goes too.
     shutil.copy2(volumes_dir / SMALL[1], src / "broken.xml")
     (src / "junk.xml").unlink()
-    third = ingest(source=str(src), data_dir=str(data))
+    third = run_ingest(source=str(src), data_dir=str(data))
     assert (third["status"], third["items_failed"], third["items_new"]) == ("completed", 0, 1)
     assert failed_rejects() == []
     with Lake(data).connect(read_only=True) as con:  # Nicaragua's own rejects stay in the lake
@@ -162,7 +162,7 @@ def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
     """A read-only connection stays usable while another process reads and the warehouse is rebuilt."""
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
     data = tmp_path / "data"
-    ingest(source=str(src), data_dir=str(data))
+    run_ingest(source=str(src), data_dir=str(data))
     path = db.warehouse_path(data)
     with db.connect(path, read_only=True) as reader:
         n = reader.execute("SELECT count(*) FROM documents").fetchone()[0]
@@ -238,7 +238,7 @@ def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
     shutil.copy2(corpus / "frus" / "excerpts" / "frus1938v03-d83.xml", src)
     shutil.copy2(corpus / "seed" / "000_06e3c999c372cd2d.txt", src)
     data = tmp_path / "data"
-    assert ingest(source=str(src), data_dir=str(data))["items_new"] == 2
+    assert run_ingest(source=str(src), data_dir=str(data))["items_new"] == 2
     before = _snapshot(data)
     with db.connect(db.warehouse_path(data), read_only=True) as con:
         assert con.execute("SELECT doc_key, format FROM documents").fetchall() == [("frus1938v03/d83", "tei")]
@@ -247,7 +247,7 @@ def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
         assert sources == [("hsg-text", "cross-source"), ("tei", "self")]
         assert [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()] == [
             "frus1938v03/d83"]
-    again = ingest(source=str(src), data_dir=str(data))
+    again = run_ingest(source=str(src), data_dir=str(data))
     assert again["items_unchanged"] == 2 and _snapshot(data) == before
 
 
@@ -273,11 +273,11 @@ def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_d
 
     src = _copy(volumes_dir, [*SMALL, "frus1872p2v4.xml"], tmp_path / "src")
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
-    one = ingest(source=str(src), data_dir=str(tmp_path / "one"), workers=1)
-    two = ingest(source=str(src), data_dir=str(tmp_path / "two"), workers=2)
+    one = run_ingest(source=str(src), data_dir=str(tmp_path / "one"), workers=1)
+    two = run_ingest(source=str(src), data_dir=str(tmp_path / "two"), workers=2)
     with LocalCluster(n_workers=1, processes=True, host="127.0.0.1", dashboard_address=None,
                       env={"PREFECT_API_URL": str(get_current_settings().api.url)}) as cluster:
-        dask = ingest(source=str(src), data_dir=str(tmp_path / "dask"), dask_address=cluster.scheduler_address)
+        dask = run_ingest(source=str(src), data_dir=str(tmp_path / "dask"), dask_address=cluster.scheduler_address)
     for summary in (one, two, dask):
         assert (summary["status"], summary["items_new"], summary["items_failed"]) == ("partial", 3, 1)
         assert any("broken.xml" in f and "not well-formed" in f for f in summary["failures"])
@@ -288,7 +288,7 @@ def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_d
 
 def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
-    ingest(source=str(src), data_dir=str(tmp_path / "data"))
+    run_ingest(source=str(src), data_dir=str(tmp_path / "data"))
     shutil.copytree(tmp_path / "data", tmp_path / "copy", symlinks=True)
     shutil.rmtree(tmp_path / "data")  # the original goes away
     assert not db.is_current(tmp_path / "copy")  # its views name the original's files
@@ -304,3 +304,55 @@ def test_cli_records_a_relative_source_absolute(tmp_path: Path, volumes_dir: Pat
     assert cli.main(["ingest", "--source", "src", "--data", "data"]) == 0
     assert db.query(tmp_path / "data", "SELECT source, status FROM runs")[1] == [
         (str((tmp_path / "src").resolve()), "completed")]
+
+
+def test_arguments_are_checked_before_prefect_starts(tmp_path: Path):
+    """`--workers 0`, a missing source: one line and an exit status, no temporary API started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    frus = str(Path(sys.executable).with_name("frus"))
+    for args, code, message in (
+            (["--workers", "0"], 2, "must be at least 1, not 0"),
+            (["--mirror", str(tmp_path / "nowhere")], 1, f"source not found: {tmp_path / 'nowhere'}")):
+        done = subprocess.run([frus, "ingest", "--source", str(tmp_path), "--data", str(tmp_path / "d"), *args],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert message in done.stderr and "temporary server" not in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    version = subprocess.run([frus, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("frus 0."), version
+
+
+def test_a_selection_that_matches_nothing_is_empty(tmp_path: Path, volumes_dir: Path, capsys):
+    src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
+    state = ingest(source=str(src), data_dir=str(tmp_path / "data"), volumes=["frus1999nope"], return_state=True)
+    assert (state.type.value, state.name) == ("COMPLETED", "Empty")
+    assert state.result()["status"] == "empty" and state.result()["items_seen"] == 0
+    assert cli.main(["ingest", "--source", str(src), "--data", str(tmp_path / "data"),
+                     "--volumes", "frus1999nope"]) == 3
+    assert cli.main(["status", "--data", str(tmp_path / "data")]) == 0  # empty is no failure
+    assert "empty" in capsys.readouterr().out
+
+
+def test_a_lake_older_than_the_run_columns_gains_them(tmp_path: Path, volumes_dir: Path):
+    """A lake made before runs had flow_run_id, trigger and refresh_seconds: the next run adds
+    them (empty for the old rows) and fills its own; finished_at includes the refresh."""
+    from tasks.lake import duck
+
+    src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
+    run_ingest(source=str(src), data_dir=str(data))
+    lake = Lake(data)
+    con = duck.connect(temp_directory=lake.spill_dir())
+    try:
+        lake.attach(con)
+        for column in ("flow_run_id", "trigger", "refresh_seconds"):
+            con.execute(f"ALTER TABLE lake.runs DROP COLUMN {column}")
+    finally:
+        con.close()
+    shutil.copy2(volumes_dir / SMALL[1], src)
+    summary = run_ingest(source=str(src), data_dir=str(data))
+    rows = db.query(data, "SELECT flow_run_id, trigger, refresh_seconds, finished_at - started_at, "
+                    "run_id FROM runs ORDER BY started_at")[1]
+    assert [r[:3] for r in rows[:1]] == [(None, None, None)]
+    flow_run_id, trigger, refresh, took, run_id = rows[1]
+    assert (run_id, trigger, flow_run_id) == (summary["run_id"], "manual", summary["flow_run_id"])
+    assert 0 < refresh == summary["refresh_seconds"] and took.total_seconds() > refresh

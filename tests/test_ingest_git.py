@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from tasks.sources import FetchError
 from tasks.lake.catalog import Lake
 from warehouse import db
@@ -70,7 +70,7 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
     source = f"git+{upstream.as_uri()}"
 
     # Run 1: everything is new.
-    first = ingest(source=source, data_dir=str(data))
+    first = run_ingest(source=source, data_dir=str(data))
     assert first["status"] == "completed", first
     assert (first["items_seen"], first["items_new"]) == (3, 3)
     row1 = _run_row(data, first["run_id"])
@@ -94,7 +94,7 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
     _commit(upstream, "change a word, delete a volume, add a volume")
 
     # Run 2: one changed, one removed, one new, one unchanged.
-    second = ingest(source=source, data_dir=str(data))
+    second = run_ingest(source=source, data_dir=str(data))
     assert second["status"] == "completed", second
     row2 = _run_row(data, second["run_id"])
     assert (row2["items_seen"], row2["items_changed"], row2["items_removed"], row2["items_new"],
@@ -126,7 +126,7 @@ def test_incremental_runs_follow_upstream_commits(upstream: Path, tmp_path: Path
 
     # Run 3, no new commit: nothing fetched or parsed, nothing committed; only its runs row.
     snapshot, files = Lake(data).state().data_snapshot, _lake_files(data)
-    third = ingest(source=source, data_dir=str(data))
+    third = run_ingest(source=source, data_dir=str(data))
     assert third["status"] == "completed", third
     assert (third["items_seen"], third["items_unchanged"]) == (3, 3), third
     assert third["items_new"] == third["items_changed"] == third["items_removed"] == 0
@@ -151,7 +151,7 @@ def test_unreachable_upstream_falls_back_to_the_mirror(upstream: Path, tmp_path:
     upstream.rename(away)  # the upstream can't be reached
     source = f"git+{upstream.as_uri()}"
 
-    first = ingest(source=source, data_dir=str(data), mirror=str(mirror))
+    first = run_ingest(source=source, data_dir=str(data), mirror=str(mirror))
     assert first["status"] == "completed", first
     assert first["source"] == str(mirror) and first["items_new"] == 1
     assert first["message"].startswith(f"fell back to the mirror: {source}"), first["message"]
@@ -161,7 +161,7 @@ def test_unreachable_upstream_falls_back_to_the_mirror(upstream: Path, tmp_path:
         (19, (mirror / f"{KEPT}.xml").as_uri())]
 
     away.rename(upstream)  # back online
-    second = ingest(source=source, data_dir=str(data), mirror=str(mirror))
+    second = run_ingest(source=source, data_dir=str(data), mirror=str(mirror))
     assert (second["source"], second["message"], second["items_new"]) == (source, "", 3)
     assert second["items_removed"] == 0  # the mirror's volume is not withdrawn by upstream's run
     # KEPT from both: two versions of each document, one canonical row, upstream's the newer.
@@ -174,7 +174,7 @@ def test_unreachable_source_without_mirror_fails_on_record(tmp_path: Path):
     data = tmp_path / "data"
     source = f"git+{(tmp_path / 'no-such-repo').as_uri()}"
     with pytest.raises(FetchError, match="no-such-repo"):
-        ingest(source=source, data_dir=str(data))
+        run_ingest(source=source, data_dir=str(data))
     (run,) = [dict(zip(("status", "source", "items_seen", "message"), r)) for r in
               _runs_files(data, "SELECT status, source, items_seen, message")]
     assert (run["status"], run["source"], run["items_seen"]) == ("failed", source, 0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
+from flows.ingest import ingest, run_ingest
 from tasks.lake.catalog import Lake
 from tests.http_server import serving
 from warehouse import db
@@ -47,7 +47,7 @@ def _snapshot(data: Path) -> dict[str, list]:
 
 def test_http_runs_download_once(server, tmp_path: Path):
     data, base = tmp_path / "data", f"{server.url}/v"
-    first = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    first = run_ingest(source=base, data_dir=str(data), volumes=VOLUMES)
     assert first["status"] == "completed", first
     assert first["items_new"] == 3 and first["items_failed"] == 0
     assert _query(data, "SELECT volume_id, count(*) FROM document_versions GROUP BY ALL ORDER BY 1") == \
@@ -56,7 +56,7 @@ def test_http_runs_download_once(server, tmp_path: Path):
         sorted((f"{base}/{vid}.xml",) for vid in VOLUMES)
     before = _snapshot(data)
 
-    second = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    second = run_ingest(source=base, data_dir=str(data), volumes=VOLUMES)
     assert second["items_unchanged"] == 3 and second["items_new"] == second["items_changed"] == 0
     assert server.bodies == {f"/v/{vid}.xml": 1 for vid in VOLUMES}  # no second download
     assert _snapshot(data) == before
@@ -71,7 +71,7 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
 
     def run(name: str, **options) -> threading.Thread:
         thread = threading.Thread(target=lambda: results.update(
-            {name: ingest(source=base, data_dir=str(data), volumes=VOLUMES, **options)}), daemon=True)
+            {name: run_ingest(source=base, data_dir=str(data), volumes=VOLUMES, **options)}), daemon=True)
         thread.start()
         return thread
 
@@ -83,7 +83,8 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
         # The first run holds the lock from start to end; it is parked on its last fetch.
         assert arrived.wait(WAIT), "the first run never fetched its last volume"
         with caplog.at_level(logging.WARNING):
-            second = ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False)
+            skipped = ingest(source=base, data_dir=str(data), volumes=VOLUMES, wait=False, return_state=True)
+            second = skipped.result()
             third = run("third")  # waits
             deadline = time.monotonic() + WAIT
             while not waiting():
@@ -97,6 +98,7 @@ def test_concurrent_ingests_skip_or_wait(server, tmp_path: Path, caplog):
         assert not thread.is_alive()
 
     assert second["status"] == "skipped", second
+    assert (skipped.type.value, skipped.name) == ("COMPLETED", "Skipped")  # its state says so
     assert "another ingest is running" in second["reason"]
     assert results["first"]["status"] == "completed" and results["first"]["items_new"] == 3
     assert results["third"]["status"] == "completed" and results["third"]["items_unchanged"] == 3
@@ -114,7 +116,7 @@ def test_killed_run_leaves_previous_state(server, tmp_path: Path, sig):
     commits: readers keep the committed state, and the next run completes. Ctrl-C stops it
     at once, saying so."""
     data, base = tmp_path / "data", f"{server.url}/v"
-    ingest(source=base, data_dir=str(data), volumes=VOLUMES[:1])
+    run_ingest(source=base, data_dir=str(data), volumes=VOLUMES[:1])
     before = _snapshot(data)
     arrived, release = server.hold(f"/v/{VOLUMES[-1]}.xml")
     log = tmp_path / "killed-run.log"
@@ -147,7 +149,7 @@ def test_killed_run_leaves_previous_state(server, tmp_path: Path, sig):
     assert len(Lake(data).state().items) == 1  # the first run's volume only
     assert _snapshot(data) == before
 
-    summary = ingest(source=base, data_dir=str(data), volumes=VOLUMES)
+    summary = run_ingest(source=base, data_dir=str(data), volumes=VOLUMES)
     assert summary["status"] == "completed", summary
     assert (summary["items_unchanged"], summary["items_new"]) == (1, 2)
     assert _query(data, "SELECT count(*) FROM document_versions") == [(sum(DOCS.values()),)]

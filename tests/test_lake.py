@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from flows import cli
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from tasks.dedupe import DedupeDoc, find_duplicates
 from tasks.lake.catalog import Lake
 from tests.test_ingest_flow import _copy
@@ -44,9 +44,9 @@ def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Pat
     document each, with one set of parts, footnotes and volume rows, and the same search
     results. (From an unrelated folder it is refused: tests/hostile.)"""
     one, two = tmp_path / "one", tmp_path / "two"
-    ingest(source=str(_copy(volumes_dir, SMALL, tmp_path / "a")), data_dir=str(one), workers=1)
-    ingest(source=str(tmp_path / "a"), data_dir=str(two), workers=1)  # (the mirror, ingested first)
-    ingest(source=str(_copy(volumes_dir, SMALL[:1], tmp_path / "b")), mirror=str(tmp_path / "a"),
+    run_ingest(source=str(_copy(volumes_dir, SMALL, tmp_path / "a")), data_dir=str(one), workers=1)
+    run_ingest(source=str(tmp_path / "a"), data_dir=str(two), workers=1)  # (the mirror, ingested first)
+    run_ingest(source=str(_copy(volumes_dir, SMALL[:1], tmp_path / "b")), mirror=str(tmp_path / "a"),
            data_dir=str(two), workers=1)
     assert db.query(two, "SELECT count(*) FROM document_versions")[1] == [(138 * 2 + 23,)]
     assert _rows(two) == _rows(one)
@@ -58,14 +58,14 @@ def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Pat
 
 def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path, volumes_dir: Path, capsys):
     src, data = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data"
-    first = ingest(source=str(src), data_dir=str(data), workers=1)
+    first = run_ingest(source=str(src), data_dir=str(data), workers=1)
     first_docs = db.query(data, "SELECT count(*) FROM documents")[1][0][0]
     path = src / SMALL[1]
     xml = path.read_text()
     at = xml.index("</p>", xml.index('type="document"'))
     path.write_text(xml[:at] + " Zanzibarite amendment." + xml[at:])
     (src / SMALL[0]).unlink()
-    second = ingest(source=str(src), data_dir=str(data), workers=1)
+    second = run_ingest(source=str(src), data_dir=str(data), workers=1)
     assert (second["items_changed"], second["items_removed"]) == (1, 1)
     incremental = _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"])
     found = db.query(data, "SELECT doc_key FROM mentions('Zanzibarite amendment')")[1]
@@ -106,10 +106,10 @@ def test_lake_dedupe_equals_batch_dedupe(tmp_path: Path, volumes_dir: Path, corp
     data = tmp_path / "data"
     for i, name in enumerate(names):  # one volume a run: each run matches against the earlier ones
         _copy(volumes_dir, [name], tmp_path / "src")
-        ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
+        run_ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
     shutil.copy2(corpus / "frus" / "excerpts" / "frus1938v03-d83.xml", tmp_path / "src")
     shutil.copy2(corpus / "seed" / "000_06e3c999c372cd2d.txt", tmp_path / "src")
-    ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
+    run_ingest(source=str(tmp_path / "src"), data_dir=str(data), workers=1)
     cols, rows = db.query(data, "SELECT v.doc_key, v.format, v.reviewed, v.text, v.file_number, v.date_min, "
                                 "v.sender, epoch_us(v.item_ingested_at), v.recipient FROM document_versions v")
     batch = find_duplicates([DedupeDoc(r[0], r[1], bool(r[1] == "tei" and r[2]), r[3] or "", r[4], r[5], r[6],
@@ -145,13 +145,13 @@ def _state(data: Path) -> tuple:
 
 def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Path):
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     before = _state(data)
     stop = tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(db.warehouse_path(data)), str(stop)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _copy(volumes_dir, SMALL[1:], src)
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     stop.touch()
     out, err = reader.communicate(timeout=300)
     assert reader.returncode == 0, err
@@ -169,11 +169,11 @@ def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):
                      "--lake-data", str(shared) + "/", "--workers", "1"]) == 0
     assert any(shared.rglob("*.parquet")) and not (data / "lake" / "catalog.sqlite").exists()
     assert db.query(data, "SELECT count(*) FROM document_versions")[1] == [(161,)]
-    again = ingest(source=str(src), data_dir=str(data), workers=1)  # the data root remembers
+    again = run_ingest(source=str(src), data_dir=str(data), workers=1)  # the data root remembers
     assert again["items_unchanged"] == 2
     assert Lake(data).catalog == url
     local = tmp_path / "local"
-    ingest(source=str(src), data_dir=str(local), workers=1)
+    run_ingest(source=str(src), data_dir=str(local), workers=1)
     assert _rows(data) == _rows(local)
 
 
@@ -182,7 +182,7 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
     lake committed ahead): readers keep the old warehouse; the next run sweeps the leftovers
     and brings the warehouse to the lake."""
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     before = _state(data)
     _copy(volumes_dir, SMALL[1:], src)
     shutil.copyfile(db.warehouse_path(data), data / ".warehouse.duckdb.999999.tmp")  # the killed copy
@@ -190,11 +190,11 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
     original = db.refresh_apart
     try:  # the commit happens, the update is "killed" before it renames anything
         db.refresh_apart = lambda *a, **k: False
-        ingest(source=str(src), data_dir=str(data), workers=1)
+        run_ingest(source=str(src), data_dir=str(data), workers=1)
     finally:
         db.refresh_apart = original
     assert _state(data) == before and not db.is_current(data)
-    again = ingest(source=str(src), data_dir=str(data), workers=1)
+    again = run_ingest(source=str(src), data_dir=str(data), workers=1)
     assert again["items_unchanged"] == 2
     assert db.is_current(data) and _state(data)[0] > before[0]
     assert not list(data.glob(".warehouse.duckdb.*"))
@@ -204,12 +204,12 @@ def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volu
     """warehouse.duckdb links to the newest of two generations; an update brings the older one
     up to date (two runs of changes), unless a reader holds it: then it copies the newest."""
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     link = db.warehouse_path(data)
     first = link.resolve()
     assert link.is_symlink() and first.parent.name == ".warehouse"
     _copy(volumes_dir, SMALL[1:], src)
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     second = link.resolve()
     assert second != first and first.exists()  # the older generation stays, as the next spare
     with db.connect(first, read_only=True) as reader:  # a reader still on the first generation
@@ -217,12 +217,12 @@ def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volu
         xml = path.read_text()
         at = xml.index("</p>", xml.index('type="document"'))
         path.write_text(xml[:at] + " Zanzibarite amendment." + xml[at:])
-        ingest(source=str(src), data_dir=str(data), workers=1)  # cannot take it: copies the newest
+        run_ingest(source=str(src), data_dir=str(data), workers=1)  # cannot take it: copies the newest
         assert reader.execute("SELECT count(*) FROM mentions('Zanzibarite amendment')").fetchone() == (0,)
     third = link.resolve()
     assert third not in (first, second) and not first.exists()
     (src / SMALL[0]).unlink()
-    ingest(source=str(src), data_dir=str(data), workers=1)  # takes the second: two runs behind
+    run_ingest(source=str(src), data_dir=str(data), workers=1)  # takes the second: two runs behind
     assert link.resolve() not in (second, third) and not second.exists()
     assert sorted(p.name for p in (data / ".warehouse").iterdir()) == sorted(
         [third.name, link.resolve().name])

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from flows import cli
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from tasks.landing import raw_path
 from tasks.records import PARSER_VERSION
 from tasks.lake.catalog import Lake
@@ -25,10 +25,10 @@ def test_replay_renormalises_from_raw_without_the_source(tmp_path: Path, volumes
     src.mkdir()
     for name in VOLUMES:
         shutil.copy2(volumes_dir / name, src / name)
-    first = ingest(source=str(src), data_dir=str(data))
+    first = run_ingest(source=str(src), data_dir=str(data))
     shutil.rmtree(src)  # the source is gone: replay must not need it
 
-    same = ingest(source="replay", data_dir=str(data))
+    same = run_ingest(source="replay", data_dir=str(data))
     assert same["items_unchanged"] == 2 and same["items_changed"] == 0
 
     _age_parser(data)
@@ -49,13 +49,13 @@ def test_replay_names_an_item_missing_from_the_landing_zone(tmp_path: Path, volu
     src.mkdir()
     for name in VOLUMES:
         shutil.copy2(volumes_dir / name, src / name)
-    ingest(source=str(src), data_dir=str(data))
+    run_ingest(source=str(src), data_dir=str(data))
     _age_parser(data)
     gone = next(e for e in Lake(data).state().items.values() if e.name == VOLUMES[0])
     blob = raw_path(data, gone.sha256)
     blob.chmod(0o644)
     blob.unlink()
-    summary = ingest(source="replay", data_dir=str(data), volumes=["frus18*"])
+    summary = run_ingest(source="replay", data_dir=str(data), volumes=["frus18*"])
     assert summary["items_failed"] == 1 and summary["items_changed"] == 1
     assert "not in the landing zone" in summary["failures"][0] and VOLUMES[0] in summary["failures"][0]
     with db.connect(db.warehouse_path(data), read_only=True) as con:

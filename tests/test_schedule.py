@@ -6,94 +6,20 @@ whole process groups) whatever happens: try/finally inside the fixtures.
 from __future__ import annotations
 
 import inspect
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
+from tests.prefect_server import _env, _stop, _tail, prefect_server  # noqa: F401 (the fixture)
 from warehouse import db
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 VOLUME = "frus1873p2v3"  # 23 documents: the smallest quick volume
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child: no Prefect setting inherited from the test harness."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",
-        PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="INFO",
-        **extra,
-    )
-    return env
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """Stop a child's whole process group: SIGTERM, then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _tail(path: Path, n: int = 3000) -> str:
-    return path.read_text(errors="replace")[-n:] if path.exists() else ""
-
-
-@pytest.fixture
-def prefect_server(tmp_path: Path):
-    """A real `prefect server start` on a free local port; yields its API URL."""
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    log = tmp_path / "server.log"
-    env = _env(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=tmp_path, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"prefect server exited:\n{_tail(log)}"
-            assert time.monotonic() < deadline, f"prefect server not healthy in 120 s:\n{_tail(log)}"
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        yield api
-    finally:
-        _stop(proc)
 
 
 def _completed_runs(api: str) -> list[dict]:
@@ -129,11 +55,11 @@ def test_frus_serve_runs_the_schedule(prefect_server: str, tmp_path: Path, volum
         _stop(proc)
 
     run = runs[0]
-    assert run["parameters"]["source"] == str(src)
+    assert run["parameters"]["source"] == str(src.resolve())
     assert run["parameters"]["data_dir"] == str(data)
     assert run["auto_scheduled"], run  # made by the schedule, not by hand
     dep = httpx.get(f"{api}/deployments/{run['deployment_id']}", timeout=10).json()
-    assert dep["name"] == "nightly"
+    assert dep["name"] == "nightly-served"
     assert dep["global_concurrency_limit"]["limit"] == 1, dep
     assert dep["concurrency_options"]["collision_strategy"] in ("ENQUEUE", "CANCEL_NEW")
     assert dep["schedules"][0]["schedule"]["interval"] == 5
@@ -146,29 +72,36 @@ def test_frus_serve_runs_the_schedule(prefect_server: str, tmp_path: Path, volum
 
 
 def test_nightly_deployment_definition():
-    """The deployment `frus serve` registers, and prefect.yaml's twin: cron, zone, limit 1."""
+    """`frus serve` serves prefect.yaml's `nightly` (one definition): cron, zone, limit 1, and
+    parameters that work offline (git, with the shared corpus as mirror)."""
     import yaml
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
     from flows.deploy import nightly_deployment
     from flows.ingest import ingest
 
-    dep = nightly_deployment(source="git", data_dir="data")
-    assert dep.name == "nightly"
-    assert dep.parameters == {"source": "git", "data_dir": str(Path("data").resolve()), "volumes": None,
-                              "mirror": None, "workers": None, "dask_address": None, "follow_links": False}
-    (schedule,) = dep.schedules
-    assert schedule.schedule.cron == "0 3 * * *"
-    assert schedule.schedule.timezone == "America/New_York"
-    assert dep.concurrency_limit == 1
-    assert dep.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
-
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (nightly,) = [d for d in spec["deployments"] if d["name"] == "nightly"]
     assert nightly["entrypoint"] == "flows/ingest.py:ingest"
-    assert nightly["schedules"][0]["cron"] == schedule.schedule.cron
-    assert nightly["schedules"][0]["timezone"] == schedule.schedule.timezone
+    assert nightly["parameters"]["source"] == "git" and nightly["parameters"]["mirror"] == "../shared/corpus"
     assert nightly["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     assert nightly["work_pool"]["name"] == "frus-pool"
-    assert set(nightly["parameters"]) == set(dep.parameters)  # the twins take the same parameters
+
+    dep = nightly_deployment()
+    assert dep.name == "nightly-served"  # not `nightly`: serving never overwrites the work pool's
+    assert dep.parameters == {**nightly["parameters"], "source": "git",
+                              "mirror": str((REPO / "../shared/corpus").resolve()),
+                              "data_dir": str((REPO / "data").resolve())}
+    (schedule,) = dep.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 3 * * *", "America/New_York")
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == (
+        nightly["schedules"][0]["cron"], nightly["schedules"][0]["timezone"])
+    assert dep.concurrency_limit == 1
+    assert dep.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.ENQUEUE
+    assert dep.description == nightly["description"] and dep.tags == nightly["tags"]
     assert set(dep.parameters) <= set(inspect.signature(ingest.fn).parameters)
+    # options override the file; a relative path on the command line is the current folder's
+    other = nightly_deployment(source="git+file:///srv/my repo", data_dir="d", cron="0 4 * * *")
+    assert other.parameters["source"] == "git+file:///srv/my%20repo"
+    assert other.parameters["data_dir"] == str(Path("d").resolve())
+    assert other.schedules[0].schedule.cron == "0 4 * * *"

@@ -71,12 +71,15 @@ def _meta(path: Path) -> tuple[int | None, str | None]:
     return tuple(row) if row else (None, None)
 
 
-def is_current(data_root: Path | str) -> bool:
-    """True when the warehouse reflects the lake's current snapshot with the current SQL."""
+def is_current(data_root: Path | str, data_snapshot: int | None = None) -> bool:
+    """True when the warehouse reflects the lake's current snapshot with the current SQL
+    (``data_snapshot``: the lake's, when the caller has just read it)."""
     lake = Lake(data_root)
     if not lake.exists():
         return False
-    return _meta(warehouse_path(data_root)) == (lake.state().data_snapshot, _fingerprint(lake))
+    if data_snapshot is None:
+        data_snapshot = lake.state().data_snapshot
+    return _meta(warehouse_path(data_root)) == (data_snapshot, _fingerprint(lake))
 
 
 def refresh(data_root: Path | str, force: bool = False) -> bool:

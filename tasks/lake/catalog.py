@@ -164,6 +164,8 @@ class Lake:
             self.attach(con, read_only, snapshot)
             if not read_only and not self.exists():
                 self._create(con)
+            elif not read_only and snapshot is None:
+                _add_run_columns(con)
             yield con
         finally:
             con.close()
@@ -295,11 +297,16 @@ class Lake:
                 path.unlink(missing_ok=True)
         return removed + len(leftovers)
 
-    def amend_run(self, run_id: str, message: str) -> None:
-        """Set the message of a committed run's row (a warning found after its commit)."""
+    def amend_run(self, run_id: str, **fields) -> None:
+        """Set columns of a committed run's row (its end after the warehouse refresh, a warning
+        found after its commit)."""
+        unknown = set(fields) - set(RUNS.names)
+        if unknown:
+            raise ValueError(f"not columns of runs: {sorted(unknown)}")
         with self.connect() as con:
             con.execute("BEGIN")
-            con.execute(f"UPDATE {ALIAS}.runs SET message = ? WHERE run_id = ?", [message, run_id])
+            con.execute(f"UPDATE {ALIAS}.runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE run_id = ?",
+                        [*fields.values(), run_id])
             con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
                         [run_id, json.dumps({"data": False})])
             con.execute("COMMIT")
@@ -323,6 +330,19 @@ class Lake:
             con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)")
             # (orphans of a day or more: a writer elsewhere on a shared catalog may be mid-commit)
             con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
+
+
+def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Columns the model added to ``runs`` since the lake was created (flow_run_id, trigger,
+    refresh_seconds): added, empty for older runs."""
+    have = {r[0] for r in con.execute(f"DESCRIBE {ALIAS}.runs").fetchall()}
+    for f in RUNS:
+        if f.name not in have:
+            con.execute(f"ALTER TABLE {ALIAS}.runs ADD COLUMN {f.name} {_DUCK_TYPES[str(f.type)]}")
+
+
+_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+               "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
 
 
 def _mtime(path: Path) -> float:

@@ -19,18 +19,13 @@ from collections.abc import Iterable, Mapping
 
 from tasks.records import ItemEntry
 from tasks.sources import kind_of
-
-REVIEWED_REPOSITORY = "https://github.com/HistoryAtState/frus"
+from tasks.sources.uri import UPSTREAM, same_source
 
 
 def is_reviewed_source(source: str | None) -> bool:
-    """Whether items read from ``source`` come from the reviewed repository."""
-    if not source:
-        return False
-    if source == "git":
-        return True
-    url = source.removeprefix("git+").removesuffix("/").removesuffix(".git")
-    return source.startswith("git+") and url == REVIEWED_REPOSITORY
+    """Whether items read from ``source`` come from the reviewed repository (``git``, however
+    it is spelled: ``tasks.sources.uri``)."""
+    return bool(source) and same_source(source, UPSTREAM)
 
 
 def claim_conflict(entry: ItemEntry, holders: Iterable[ItemEntry], sources: set[str | None]) -> str | None:
@@ -43,7 +38,8 @@ def claim_conflict(entry: ItemEntry, holders: Iterable[ItemEntry], sources: set[
         return None
     for held in holders:
         if (held.volume_id == entry.volume_id and held.uri != entry.uri and not held.withdrawn_run
-                and kind_of(held.name or "") == "tei" and held.source not in sources):
+                and kind_of(held.name or "") == "tei"
+                and not any(same_source(held.source, s) for s in sources)):
             return (f"volume id {entry.volume_id} is already held by {held.uri} (from {held.source}): "
                     "not stored")
     return None

@@ -184,52 +184,45 @@ def quoted(content: str | bytes, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-def absolute_source(source: str) -> str:
-    """A local folder (or a ``urls:`` list file) made absolute, other URIs as they are: a run's
-    source is then the same whatever folder it is started from."""
-    if source == "git" or source.startswith(("git+", "http://", "https://", "file://")):
-        return source
-    if source.startswith("urls:"):
-        return "urls:" + str(Path(source.removeprefix("urls:")).resolve())
-    return str(Path(source).resolve())
-
-
-def is_local(uri: str) -> bool:
-    """Whether ``uri`` names a local folder or file (a path or ``file://``), which
-    :func:`open_source` opens as a :class:`~tasks.sources.local.LocalSource`."""
-    return not (uri == "git" or uri.startswith(("git+", "http://", "https://", "urls:"))
-                or ("://" in uri and not uri.startswith("file://")))
-
-
 def open_source(
     uri: str, data_root: Path | str, volumes: list[str] | None = None, **options: Any
 ) -> Source:
     """Open the source named by ``uri``.
 
     Args:
-        uri: ``git+https://…`` / ``git+file://…`` (or ``git`` for the HistoryAtState
-            repository); ``https://…`` / ``http://…`` (one ``.xml`` URL, or a base URL
-            that ``volumes`` completes); ``urls:PATH`` (a text file of URLs, one a line);
-            otherwise a local folder or file (a path or ``file://`` URI).
+        uri: a source as :func:`tasks.sources.uri.parse` reads it (pass its identity, so
+            items are named the same however the source was spelled): ``git+https://…`` /
+            ``git+file://…`` (or ``git`` for the HistoryAtState repository); ``https://…`` /
+            ``http://…`` (one ``.xml`` URL, or a base URL that ``volumes`` completes); ``urls:PATH`` (a text file of URLs, one a line);
+            ``replay`` (the lake's items from the landing zone); otherwise a local folder or
+            file (a path or ``file://`` URI).
         data_root: the data root; fetched bytes land in ``DATA/raw``.
         volumes: volume ids or globs on the file stem (``frus1936v*``); None = all.
         **options: passed to the source's constructor (timeouts, retries, size limit…).
+
+    Raises:
+        tasks.sources.uri.SourceError: ``uri`` names no source kind.
     """
+    from tasks.sources.uri import parse
+
     data_root = Path(data_root)
-    if uri == "git" or uri.startswith("git+"):
+    kind = parse(uri).kind
+    if kind == "replay":
+        from tasks.sources.replay import ReplaySource
+
+        return ReplaySource(data_root, volumes)
+    if kind == "git":
         from tasks.sources.git import GitSource
 
         return GitSource(uri, data_root, volumes, **options)
-    if uri.startswith(("http://", "https://")):
+    if kind == "http":
         from tasks.sources.http import HttpSource
 
         return HttpSource(uri, data_root, volumes, **options)
-    if uri.startswith("urls:"):
+    if kind == "urls":
         from tasks.sources.http import HttpSource
 
         return HttpSource.from_list(uri.removeprefix("urls:"), data_root, volumes, **options)
-    if "://" in uri and not uri.startswith("file://"):
-        raise ValueError(f"unsupported source {uri!r}: use a path, file://, http(s)://, git+…, urls:")
     from tasks.sources.local import LocalSource
 
     return LocalSource(uri, data_root, volumes, **options)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from warehouse import db
 
 GOOD = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
@@ -128,11 +128,11 @@ def battery(tmp_path_factory, volumes_dir: Path):
     reference = root / "reference"
     shutil.copytree(root / "src", reference, ignore=lambda d, names: [n for n in names if n not in GOOD])
     ref_data = root / "ref-data"
-    ingest(source=str(reference), data_dir=str(ref_data), workers=1)
+    run_ingest(source=str(reference), data_dir=str(ref_data), workers=1)
     before = _listing(root.parent)
     data = root / "data"
-    first = ingest(source=str(root / "src"), data_dir=str(data), workers=2)
-    second = ingest(source=str(root / "forge"), data_dir=str(data), workers=1)
+    first = run_ingest(source=str(root / "src"), data_dir=str(data), workers=2)
+    second = run_ingest(source=str(root / "forge"), data_dir=str(data), workers=1)
     return {"root": root, "data": data, "cases": {c.name: c for c in cases},
             "failures": first["failures"] + second["failures"], "runs": (first, second),
             "reference": ref_data, "before": before}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from tests.test_lake import SMALL, STATE, _rows
 from warehouse import db
 
@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
 CHILD = """
 import json, sys
-from flows.ingest import ingest
-summary = ingest(source=sys.argv[1], data_dir=sys.argv[2], workers=1)
+from flows.ingest import run_ingest
+summary = run_ingest(source=sys.argv[1], data_dir=sys.argv[2], workers=1)
 print(json.dumps({"status": summary["status"]}))
 """
 
@@ -66,7 +66,7 @@ def before_and_after(tmp_path_factory, volumes_dir: Path):
     src, data, backup = root / "src", root / "data", root / "backup"
     src.mkdir()
     shutil.copy2(volumes_dir / SMALL[0], src)
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     shutil.copytree(data, backup, symlinks=True)
     before = _state(data)
     shutil.copy2(volumes_dir / SMALL[1], src)
@@ -102,7 +102,7 @@ def test_twenty_kills_leave_a_readable_state_and_a_rerun_completes_it(before_and
         state = _state(data)  # readable right after the kill
         assert state in (b["before"], b["after"]), (n, at, state)
         seen.append(state == b["after"])
-        ingest(source=str(b["src"]), data_dir=str(data), workers=1)
+        run_ingest(source=str(b["src"]), data_dir=str(data), workers=1)
         assert _state(data) == b["after"], (n, at)
         assert _rows(data) == b["rows"], (n, at)
     assert len(seen) == KILLS
@@ -114,7 +114,7 @@ def test_reads_during_six_ingests_never_fail(tmp_path: Path, volumes_dir: Path):
     src, data = tmp_path / "src", tmp_path / "data"
     src.mkdir()
     shutil.copy2(volumes_dir / SMALL[0], src)
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     states = {_state(data)}
     stop, out = tmp_path / "stop", tmp_path / "reads.json"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(data), str(stop), str(out)],
@@ -130,7 +130,7 @@ def test_reads_during_six_ingests_never_fail(tmp_path: Path, volumes_dir: Path):
             else:
                 (src / SMALL[1]).unlink()
                 path.write_text(original)
-            assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+            assert run_ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
             states.add(_state(data))
     finally:
         stop.touch()
@@ -188,16 +188,16 @@ def test_a_full_disk_leaves_the_previous_state_and_the_next_run_completes(tmp_pa
         src, data = tmp_path / "src", disk / "data"
         src.mkdir()
         shutil.copy2(volumes_dir / SMALL[0], src)
-        assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+        assert run_ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
         before = _state(data)
         shutil.copy2(volumes_dir / SMALL[1], src)
         filler = _fill(disk)
-        summary = ingest(source=str(src), data_dir=str(data), workers=1)
+        summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
         assert summary["status"] != "completed"
         assert any("No space left" in f for f in summary["failures"]), summary["failures"]
         assert _state(data) == before  # the previous state, readable
         filler.unlink()
-        again = ingest(source=str(src), data_dir=str(data), workers=1)
+        again = run_ingest(source=str(src), data_dir=str(data), workers=1)
         assert again["status"] == "completed"
         assert _state(data) != before and db.is_current(data)
 
@@ -212,7 +212,7 @@ def test_a_failure_after_the_commit_is_a_warning_on_a_completed_run(tmp_path: Pa
         src, data = tmp_path / "src", disk / "data"
         src.mkdir()
         shutil.copy2(volumes_dir / SMALL[0], src)
-        ingest(source=str(src), data_dir=str(data), workers=1)
+        run_ingest(source=str(src), data_dir=str(data), workers=1)
         before = _state(data)
         shutil.copy2(volumes_dir / SMALL[1], src)
         real_commit, fillers = Lake.commit, []
@@ -223,13 +223,13 @@ def test_a_failure_after_the_commit_is_a_warning_on_a_completed_run(tmp_path: Pa
             return snapshot
 
         monkeypatch.setattr(Lake, "commit", commit_then_fill)
-        summary = ingest(source=str(src), data_dir=str(data), workers=1)
+        summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
         monkeypatch.undo()
         assert summary["status"] == "completed" and summary["items_new"] == 1
         assert "committed; then" in summary["message"] and "No space left" in summary["message"]
         assert _state(data) == before and not db.is_current(data)  # readable, one run behind
         fillers[0].unlink()
-        again = ingest(source=str(src), data_dir=str(data), workers=1)
+        again = run_ingest(source=str(src), data_dir=str(data), workers=1)
         assert again["status"] == "completed" and again["items_unchanged"] == 2
         assert db.is_current(data) and _state(data) != before
 
@@ -238,7 +238,7 @@ def test_leftovers_of_killed_runs_are_swept_at_the_next_start(tmp_path: Path, vo
     src, data = tmp_path / "src", tmp_path / "data"
     src.mkdir()
     shutil.copy2(volumes_dir / SMALL[0], src)
-    ingest(source=str(src), data_dir=str(data), workers=1)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
     leftovers = [data / "raw" / ".tmp-killed", data / "lake" / "staging" / ".tmp-abc-def-p1.1.0.999",
                  data / "lake" / ".runs.parquet.999.tmp", data / ".warehouse" / "9.duckdb.tmp",
                  data / ".warehouse" / "9.duckdb.tmp.wal"]
@@ -246,5 +246,5 @@ def test_leftovers_of_killed_runs_are_swept_at_the_next_start(tmp_path: Path, vo
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\0" * 1024)
     shutil.copy2(volumes_dir / SMALL[1], src)
-    assert ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
+    assert run_ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
     assert [p for p in leftovers if p.exists()] == []

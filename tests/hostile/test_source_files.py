@@ -248,11 +248,11 @@ def test_the_flow_ingests_the_good_and_records_the_bad(tmp_path, volumes_dir):
     from flows import ingest as flow_module
     from warehouse import db
 
-    ingest = flow_module.ingest
+    run_ingest = flow_module.run_ingest
     src = build(tmp_path, volumes_dir)
     listing = sorted(os.listdir(src))
     data = tmp_path / "data"
-    summary = ingest(source=str(src), data_dir=str(data), workers=1)
+    summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
     bad = {**FETCH_FAILS, **NORMALISE_FAILS}
     assert summary["status"] == "partial"
     assert (summary["items_failed"], summary["items_new"]) == (len(bad), 2 + len(GOOD))

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows import cli
-from flows.ingest import ingest
+from flows.ingest import run_ingest
 from warehouse import db
 
 VOLUME = "frus1894Nicaragua.xml"  # 138 documents
@@ -38,7 +38,7 @@ def data(tmp_path_factory, volumes_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("sql-readonly")
     (root / "src").mkdir()
     shutil.copy2(volumes_dir / VOLUME, root / "src" / VOLUME)
-    summary = ingest(source=str(root / "src"), data_dir=str(root / "data"), workers=1)
+    summary = run_ingest(source=str(root / "src"), data_dir=str(root / "data"), workers=1)
     assert summary["status"] == "completed", summary
     return root / "data"
 

@@ -1,0 +1,81 @@
+"""What a run tells Prefect: its final state, its artifact, and who started it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, Failed
+
+ARTIFACT_KEY = "ingest-run"
+
+
+@dataclass(slots=True)
+class VolumeRow:
+    """One item a run read (or failed to): a row of the artifact's table."""
+
+    name: str
+    outcome: str  # new, changed, failed
+    documents: int
+    rejects: int
+    seconds: float | None  # fetch + normalise-and-stage
+    reasons: dict[str, int]  # reject reasons (for a failed item, its failure)
+
+
+def prefect_run() -> dict:
+    """The ``runs`` columns that come from Prefect: the flow run id and what triggered it."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    run = ctx.flow_run if ctx else None
+    if run is None:
+        return {}
+    trigger = ("schedule" if run.auto_scheduled else "deployment" if run.deployment_id else "manual")
+    return {"flow_run_id": str(run.id), "trigger": trigger}
+
+
+def final_state(summary: dict):
+    """The flow's return value: the summary in a state whose type and name say what happened.
+
+    completed → Completed; empty → Completed named ``Empty``; skipped → Completed named
+    ``Skipped``; partial → Failed named ``Partial`` (a FAILED state: alerts fire); failed →
+    Failed.
+    """
+    status, failed = summary["status"], summary.get("items_failed", 0)
+    if status == "completed":
+        return summary
+    if status == "skipped":
+        return Completed(name="Skipped", message=summary.get("message"), data=summary)
+    if status == "empty":
+        return Completed(name="Empty", message=f"{summary['source']} offers no item to ingest", data=summary)
+    message = f"{failed} of {summary['items_seen']} items failed: " + "; ".join(summary["failures"][:3])
+    return Failed(name="Partial" if status == "partial" else "Failed", message=message[:500], data=summary)
+
+
+def publish(summary: dict) -> None:
+    """The run-report artifact: the counts, a table per volume, failures and reject reasons."""
+    counts = "\n".join(f"| {k} | {_cell(v)} |" for k, v in summary.items()
+                       if k not in ("failures", "phases", "volumes"))
+    volumes = "\n".join(f"| {_cell(r['name'])} | {r['outcome']} | {r['documents']} | {r['rejects']} | "
+                        f"{'' if r['seconds'] is None else r['seconds']} |" for r in summary["volumes"])
+    reasons: dict[str, int] = {}
+    for r in summary["volumes"]:
+        if r["outcome"] != "failed":
+            for reason, n in r["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + n
+    create_markdown_artifact(
+        key=ARTIFACT_KEY,
+        markdown=(f"# Ingest run {summary['run_id']}: {summary['status']}\n\n"
+                  f"| field | value |\n|---|---|\n{counts}\n\n"
+                  "## Volumes read\n\n| item | outcome | documents | rejects | seconds |\n|---|---|---|---|---|\n"
+                  f"{volumes or '| (none: nothing new or changed) | | | | |'}\n\n"
+                  "## Failures\n\n" + ("\n".join(f"- {_cell(f)}" for f in summary["failures"]) or "none") +
+                  "\n\n## Rejects by reason\n\n| reason | documents |\n|---|---|\n" +
+                  ("\n".join(f"| {_cell(k)} | {n} |" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+                   or "| none | 0 |") + "\n"),
+        description=f"FRUS ingest run {summary['run_id']}: {summary['status']}",
+    )
+
+
+def _cell(value) -> str:
+    """A value in a Markdown table cell: one line, no column break."""
+    return str(value).replace("|", "\\|").replace("\n", " ")

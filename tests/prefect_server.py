@@ -1,0 +1,93 @@
+"""A real Prefect server on 127.0.0.1 for the tests that need one, and its children's helpers.
+
+Every process binds 127.0.0.1 only, keeps its state in tmp_path, and is stopped (its whole
+process group) whatever happens: try/finally inside the fixture.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child: no Prefect setting inherited from the test harness."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="INFO",
+        **extra,
+    )
+    return env
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a child's whole process group: SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path, n: int = 3000) -> str:
+    return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path):
+    """A real Prefect server (`frus server`: `prefect server start` with the project's
+    settings) on a free local port; yields its API URL."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    log = tmp_path / "server.log"
+    env = _env(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "frus"), "server", "--host", "127.0.0.1", "--port", str(port)],  # (the project's way)
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=tmp_path, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"prefect server exited:\n{_tail(log)}"
+            assert time.monotonic() < deadline, f"prefect server not healthy in 120 s:\n{_tail(log)}"
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        yield api
+    finally:
+        _stop(proc)
+
+
