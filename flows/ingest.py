@@ -20,7 +20,8 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from tasks.lake import duck, staging  # noqa: E402
+from tasks.lake import staging  # noqa: E402
+from tasks.lake.apart import deduplicate_apart  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
 from tasks.lake.provenance import claim_conflict, is_reviewed_source, volume_holders  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, RunReport, utcnow  # noqa: E402
@@ -125,10 +126,8 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
 @task(name="deduplicate", cache_policy=NO_CACHE)
 def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str):
     """Duplicate links and clusters of the state about to be committed (changed documents
-    matched against the stored signatures)."""
-    from tasks.lake.dedupe import deduplicate as dedupe_links  # (datasketch, scipy: a second to import)
-
-    return dedupe_links(lake, changed, staged, run_id)
+    matched against the stored signatures), in a process of its own (``tasks.lake.apart``)."""
+    return deduplicate_apart(lake, changed, staged, run_id)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
@@ -378,7 +377,6 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         if changed:
             with _phase(report, "dedupe"):
                 dedupe = deduplicate(lake, changed, staged, report.run_id)
-            duck.release_memory()  # (what dedupe held, before the commit needs DuckDB's share)
         report.finished_at = utcnow()
         with _phase(report, "commit"):
             snapshot = commit(lake, report.row(), staged, updated, failures, base.failures, dedupe)

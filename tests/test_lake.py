@@ -14,7 +14,7 @@ from flows.ingest import run_ingest
 from tasks.dedupe import DedupeDoc, find_duplicates
 from tasks.lake.catalog import Lake
 from tests.test_ingest_flow import _copy
-from warehouse import db
+from warehouse import build, db
 
 SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
 VIEWS = ["documents", "parts", "footnotes", "volumes", "duplicates"]
@@ -89,11 +89,11 @@ def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir
     """The warehouse is written a batch of items a session (memory follows the batch): a
     batch per item gives the rows, index and search results of one batch for all."""
     src, data = _copy(volumes_dir, SMALL + ["frus1919Parisv01.xml"], tmp_path / "src"), tmp_path / "data"
-    ingest(source=str(src), data_dir=str(data), workers=1)
-    assert len(db._batches(db.query(data, "SELECT uri, documents FROM lake_items")[1], 1)) == 3
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
+    assert len(build._batches(db.query(data, "SELECT uri, documents FROM lake_items")[1], 1)) == 3
     index = "SELECT (SELECT count(*) FROM doc_terms), (SELECT count(*) FROM terms), (SELECT sum(tf) FROM doc_terms)"
     whole = _rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]
-    monkeypatch.setattr(db, "BATCH_DOCUMENTS", 1)
+    monkeypatch.setattr(build, "BATCH_DOCUMENTS", 1)
     assert db.refresh(data, force=True)
     assert (_rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]) == whole
     assert whole[2][0][0] > 0
@@ -127,7 +127,7 @@ STATE = ("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM parts),
          "(SELECT count(*) FROM volumes)")
 READER = f"""
 import os, sys
-from warehouse import db
+from warehouse import build, db
 path, stop = sys.argv[1], sys.argv[2]
 seen, n = set(), 0
 while not os.path.exists(stop) or n < 3:

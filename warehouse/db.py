@@ -13,27 +13,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from tasks.lake import duck
-from tasks.lake.catalog import RUNS_FILE, Lake, redacted
+from tasks.lake.apart import child_main, run_apart
+from tasks.lake.catalog import RUNS_FILE, Lake
 from tasks.landing import fsync_path, inside
 from warehouse import readonly
+from warehouse.build import ROW_GROUP_SIZE, SQL_FILES, build, sql
 
-SQL_DIR = Path(__file__).resolve().parent
-SQL_FILES = ("tables.sql", "views.sql", "items.sql", "index.sql", "terms.sql", "state.sql")
-INDEX_RANGE = 10_000  # document versions indexed per statement (bounds its memory)
-BATCH_DOCUMENTS = 30_000  # documents of the changed items updated per DuckDB session (_build)
-# Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
-# few row groups to read, not the whole column; and the in-memory metadata of every row group
-# (about 15 KB each, held by the update and by each reader that scans the table) stays small:
-# at 2,048 rows, the index of the whole series was 37,500 row groups, half a GB in each process.
-ROW_GROUP_SIZE = 16_384
 TMP_GLOB = ".warehouse.duckdb.*.tmp*"
 GENERATIONS = ".warehouse"  # the warehouse's generations; warehouse.duckdb links to the newest
 
@@ -47,14 +38,10 @@ def warehouse_path(data_root: Path | str) -> Path:
     return Path(data_root).resolve() / "warehouse.duckdb"
 
 
-def _sql(name: str) -> str:
-    return (SQL_DIR / name).read_text()
-
-
 def _fingerprint(lake: Lake) -> str:
     """What the warehouse depends on besides the lake's snapshot: its SQL, and the lake it
     was built from (a copied or moved data root is rebuilt)."""
-    key = ("".join(_sql(n) for n in SQL_FILES) + f"rows={ROW_GROUP_SIZE}" + lake.catalog + lake.data_path
+    key = ("".join(sql(n) for n in SQL_FILES) + f"rows={ROW_GROUP_SIZE}" + lake.catalog + lake.data_path
            + str(lake.data_root))
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -113,12 +100,12 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
             if not tmp.exists():
                 shutil.copyfile(current, tmp)
         try:
-            _build(tmp, lake, snapshot, since=since)
+            build(tmp, lake, snapshot, _fingerprint(lake), since=since)
         except duckdb.Error:  # e.g. its snapshot expired from the lake: build it whole
             if since is None:
                 raise
             tmp.unlink()
-            _build(tmp, lake, snapshot, since=None)
+            build(tmp, lake, snapshot, _fingerprint(lake), since=None)
         final = generations / f"{number}.duckdb"
         os.replace(tmp, final)
         link = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -136,19 +123,13 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
 
 
 def refresh_apart(data_root: Path | str, force: bool = False) -> bool:
-    """:func:`refresh` in a process of its own, which returns its memory when it ends: a
-    build's peak (DuckDB's limit, plus what a long-lived process's heap has kept) is then
-    the same whatever the process that asks for it has done before.
+    """:func:`refresh` in a process of its own (``tasks.lake.apart``): a build's peak is
+    then the same whatever the process that asks for it has done before.
 
     Raises:
         RuntimeError: the update failed; the message is the child's one-line reason.
     """
-    argv = [sys.executable, "-m", "warehouse.db", str(data_root), *(["--force"] if force else [])]
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        raise RuntimeError(lines[-1] if lines else f"warehouse update exited with {proc.returncode}")
-    return proc.stdout.strip() == "changed"
+    return run_apart("warehouse.db", str(data_root), *(["--force"] if force else [])) == "changed"
 
 
 def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) -> int | None:
@@ -169,88 +150,6 @@ def _take_spare(generations: Path, current: Path | None, tmp: Path, lake: Lake) 
     return None
 
 
-def _build(path: Path, lake: Lake, snapshot: int, since: int | None) -> None:
-    """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
-    ``path`` (``since`` None: build it whole from an empty file).
-
-    The changed items go in batches of about ``BATCH_DOCUMENTS`` documents, each in a DuckDB
-    session of its own: a session keeps memory outside its limit for every row it writes
-    (about 2 KB a document version with its parts, given back only when the database closes),
-    so one session over the whole series would hold over a GB of it, and a batch holds what
-    its volumes need. No transaction spans the update: no reader opens this file before it
-    is renamed into place (a failure or a kill discards it)."""
-    runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
-    with _session(path, lake, snapshot) as con:
-        if since is None:
-            _run(con, _sql("tables.sql"))
-        _run(con, _sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
-        changed = con.execute(_CHANGED if since is not None else _ALL_ITEMS,
-                              [int(since)] * 2 if since is not None else []).fetchall()
-    for batch in _batches(changed, BATCH_DOCUMENTS):
-        with _session(path, lake, snapshot) as con:
-            con.execute("CREATE TEMP TABLE changed AS SELECT unnest(?::VARCHAR[]) AS uri", [batch])
-            _run(con, _sql("items.sql"))
-            lo, hi = con.execute("SELECT min(version_id), max(version_id) FROM new_versions").fetchone()
-            for start in range(lo or 0, (hi or -1) + 1, INDEX_RANGE):
-                con.execute(_sql("index.sql"), [start, start + INDEX_RANGE])
-            con.execute(_sql("terms.sql"))
-    with _session(path, lake, snapshot) as con:
-        _run(con, _sql("state.sql"))
-        con.execute("DELETE FROM warehouse_meta")
-        con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
-                    "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",
-                    [snapshot, _fingerprint(lake), redacted(lake.catalog)])
-        if since is None:
-            con.execute("UPDATE warehouse_meta SET built_at = now()")
-        con.execute("DETACH lake")
-        con.execute("CHECKPOINT warehouse")
-
-
-# The items whose rows differ between the snapshot ``since`` ($1, $2) and the attached one,
-# with their current number of documents (0: gone); or every item, for a whole build.
-_CHANGED = """
-    WITH diff AS (
-        (SELECT uri, sha256, parser_version, run_id FROM lake.items
-         EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => $1))
-        UNION
-        (SELECT uri, sha256, parser_version, run_id FROM lake.items AT (VERSION => $2)
-         EXCEPT SELECT uri, sha256, parser_version, run_id FROM lake.items))
-    SELECT DISTINCT d.uri, coalesce(i.documents, 0) FROM diff d LEFT JOIN lake.items i USING (uri)
-    ORDER BY d.uri"""
-_ALL_ITEMS = "SELECT uri, documents FROM lake.items ORDER BY uri"
-
-
-def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:
-    """The URIs of ``items`` (uri, number of documents) in batches of about ``documents``
-    documents (an item bigger than that is a batch of its own)."""
-    batches: list[list[str]] = []
-    size = documents
-    for uri, n in items:
-        if size + n > documents and (not batches or batches[-1]):
-            batches.append([])
-            size = 0
-        batches[-1].append(uri)
-        size += n or 0
-    return batches
-
-
-@contextmanager
-def _session(path: Path, lake: Lake, snapshot: int):
-    """A DuckDB session on the warehouse file at ``path`` (its default database) with the
-    lake attached read-only at ``snapshot``."""
-    with duck.connect(temp_directory=lake.spill_dir()) as con:
-        con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-        con.execute("USE warehouse")
-        lake.attach(con, read_only=True, snapshot=snapshot)
-        yield con
-
-
-def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:
-    """Run a SQL script statement by statement (comments and blank lines skipped)."""
-    for statement in con.extract_statements(script):
-        con.execute(statement)
-
-
 def as_of(data_root: Path | str, run_id: str) -> Path:
     """A warehouse of the state the run ``run_id`` left (DuckLake time travel), built once
     under ``DATA/as-of/`` and kept: a snapshot never changes."""
@@ -263,7 +162,7 @@ def as_of(data_root: Path | str, run_id: str) -> Path:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            _build(tmp, lake, snapshot, since=None)
+            build(tmp, lake, snapshot, _fingerprint(lake), since=None)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -314,8 +213,4 @@ def query(data_root: Path | str, sql: str, params: list | None = None,
 
 
 if __name__ == "__main__":  # refresh_apart's child: python -m warehouse.db DATA [--force]
-    try:
-        print("changed" if refresh(sys.argv[1], force="--force" in sys.argv[2:]) else "unchanged")
-    except Exception as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(1)
+    child_main(lambda: "changed" if refresh(sys.argv[1], force="--force" in sys.argv[2:]) else "unchanged")

@@ -1,15 +1,8 @@
--- Bring the rows of the source items listed in the temp table `changed` (uri) to the lake's
--- snapshot (attached as `lake`): deleted, then read again. An update runs this for a batch of
--- changed items at a time, each in a session of its own (warehouse/db.py says why), then
--- index.sql and terms.sql for the batch's new versions, then state.sql once. A full build runs
--- the same with every item changed.
-
-DELETE FROM doc_terms WHERE version_id IN
-    (SELECT version_id FROM document_versions WHERE source_uri IN (SELECT uri FROM changed));
-DELETE FROM part_rows WHERE source_uri IN (SELECT uri FROM changed);
-DELETE FROM footnote_rows WHERE source_uri IN (SELECT uri FROM changed);
-DELETE FROM volume_rows WHERE source_uri IN (SELECT uri FROM changed);
-DELETE FROM document_versions WHERE source_uri IN (SELECT uri FROM changed);
+-- The rows of the source items listed in the temp table `changed` (uri), read from the lake's
+-- snapshot (attached as `lake`), after forget.sql deleted their old ones. An update runs
+-- forget.sql and this for a batch of changed items at a time, each in a session of its own
+-- (warehouse/db.py says why), then index.sql and terms.sql for the batch's new versions, then
+-- state.sql once. A whole build runs the same (without forget.sql) with every item changed.
 
 -- The new versions, unsorted (a sort would carry every text), then numbered in the order
 -- they were stored: version_id follows the rows, so a few versions are a few row groups.

@@ -1,8 +1,10 @@
--- The terms the new versions brought (a term whose last entry went stays: it finds nothing).
--- Sorted by term within each update: a word's initial is a few row groups of each.
+-- The terms the new versions whose version_id is in [$1, $2) brought (a term whose last entry
+-- went stays: it finds nothing). A range, not a join to new_versions: the zone maps then skip
+-- every row group of doc_terms but the new ones. Sorted by term within each update: a word's
+-- initial is a few row groups of each.
 INSERT INTO terms
 SELECT term, left(term, 1) AS initial FROM (
     SELECT DISTINCT term FROM doc_terms
-    WHERE version_id IN (SELECT version_id FROM new_versions)
+    WHERE version_id >= $1 AND version_id < $2
     EXCEPT SELECT term FROM terms)
 ORDER BY term;

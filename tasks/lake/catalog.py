@@ -152,14 +152,15 @@ class Lake:
         con.execute(self._attach_sql(read_only, snapshot))
 
     @contextmanager
-    def connect(self, read_only: bool = False, snapshot: int | None = None):
+    def connect(self, read_only: bool = False, snapshot: int | None = None,
+                memory_limit: str | None = duck.MEMORY_LIMIT):
         """A DuckDB connection with the lake attached (created on first write)."""
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.exists():
             raise FileNotFoundError(f"no lake under {self.data_root}: run `frus ingest --source PATH "
                                     f"--data {self.data_root}` first")
-        con = duck.connect(temp_directory=self.spill_dir())
+        con = duck.connect(temp_directory=self.spill_dir(), memory_limit=memory_limit)
         try:
             self.attach(con, read_only, snapshot)
             if not read_only and not self.exists():

@@ -50,7 +50,7 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         The ``links`` and ``duplicates`` tables of the new state.
     """
     changed = sorted(set(changed))
-    with lake.connect(read_only=True) as con:
+    with lake.connect(read_only=True, memory_limit=duck.DEDUPE_MEMORY_LIMIT) as con:
         _pool(con, changed, staged)
         con.execute(f"CREATE TEMP TABLE changed_keys AS SELECT doc_key FROM {ALIAS}.documents "
                     "WHERE source_uri IN (SELECT uri FROM changed_uris) UNION SELECT doc_key FROM staged_docs")
@@ -136,8 +136,7 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
             UNION ALL BY NAME SELECT * EXCLUDE (text) FROM staged_docs)
         SELECT * EXCLUDE (ingested), epoch_us(ingested) AS rank FROM pool
         QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
-    # hid: a small number for each head, for the band join (10 M rows for the whole series:
-    # with doc_key and content_hash strings, a GB to join; with hid, a tenth of that)
+    # hid: a small number for each head, for the band join
     con.execute("CREATE TEMP TABLE head_ids AS SELECT doc_key, row_number() OVER ()::INTEGER AS hid FROM heads")
 
 
@@ -199,22 +198,37 @@ def _exact(con: duckdb.DuckDBPyConnection, links: Links, batch: int = 50_000) ->
 def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path], threshold: float) -> None:
     # Candidates: a shared band key; then, as tasks.dedupe.banded_agreement, only pairs whose
     # banded values (two 32-bit values a key) agree in MIN_AGREEMENT places or more.
+    # A band at a time: each join holds one key per head (the whole series' 10 M band keys in
+    # one join took DuckDB's whole memory limit). Heads are small numbers (hid), their content
+    # hashes too (hash_id: exact duplicates are not near candidates).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE band_heads AS
+        SELECT n.hid, dense_rank() OVER (ORDER BY h.content_hash)::INTEGER AS hash_id,
+               h.doc_key IN (SELECT doc_key FROM changed_keys) AS mine, h.lsh_bands
+        FROM heads h JOIN head_ids n USING (doc_key) WHERE len(h.lsh_bands) > 0""")
+    con.execute("CREATE OR REPLACE TEMP TABLE band_pairs (a INTEGER, b INTEGER)")
+    (bands,) = con.execute("SELECT coalesce(max(len(lsh_bands)), 0) FROM band_heads").fetchone()
+    for band in range(1, bands + 1):
+        con.execute("""
+            INSERT INTO band_pairs
+            SELECT DISTINCT least(m.hid, o.hid), greatest(m.hid, o.hid)
+            FROM (SELECT hid, hash_id, lsh_bands[$1] AS key FROM band_heads WHERE mine) m
+            JOIN (SELECT hid, hash_id, lsh_bands[$1] AS key FROM band_heads) o USING (key)
+            WHERE m.hid <> o.hid AND m.hash_id <> o.hash_id""", [band])
+    # Then, as tasks.dedupe.banded_agreement, only pairs whose banded values (two 32-bit
+    # values a key) agree in MIN_AGREEMENT places or more.
     pairs = con.execute("""
-        WITH bands AS (SELECT n.hid, unnest(h.lsh_bands) AS key, generate_subscripts(h.lsh_bands, 1)::UTINYINT AS band
-                       FROM heads h JOIN head_ids n USING (doc_key)),
-             mine AS (SELECT * FROM bands WHERE hid IN
-                          (SELECT hid FROM head_ids WHERE doc_key IN (SELECT doc_key FROM changed_keys))),
-             cand AS (SELECT DISTINCT least(m.hid, o.hid) AS a, greatest(m.hid, o.hid) AS b
-                      FROM mine m JOIN bands o USING (band, key) WHERE m.hid <> o.hid),
-             named AS (SELECT least(na.doc_key, nb.doc_key) AS a, greatest(na.doc_key, nb.doc_key) AS b
-                       FROM cand c JOIN head_ids na ON na.hid = c.a JOIN head_ids nb ON nb.hid = c.b)
-        SELECT c.a, c.b FROM named c
-        JOIN heads x ON x.doc_key = c.a JOIN heads y ON y.doc_key = c.b
-        WHERE x.content_hash <> y.content_hash
-          AND list_sum(list_transform(range(1, len(x.lsh_bands) + 1), i ->
-                  ((x.lsh_bands[i] >> 32) = (y.lsh_bands[i] >> 32))::INTEGER
-                  + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?
-        ORDER BY c.a, c.b""", [MIN_AGREEMENT]).fetchall()
+        WITH agreed AS (
+            SELECT c.a, c.b FROM (SELECT DISTINCT a, b FROM band_pairs) c
+            JOIN band_heads x ON x.hid = c.a JOIN band_heads y ON y.hid = c.b
+            WHERE list_sum(list_transform(range(1, len(x.lsh_bands) + 1), i ->
+                      ((x.lsh_bands[i] >> 32) = (y.lsh_bands[i] >> 32))::INTEGER
+                      + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?)
+        SELECT least(na.doc_key, nb.doc_key) AS a, greatest(na.doc_key, nb.doc_key) AS b FROM agreed c
+        JOIN head_ids na ON na.hid = c.a JOIN head_ids nb ON nb.hid = c.b
+        ORDER BY a, b""", [MIN_AGREEMENT]).fetchall()
+    con.execute("DROP TABLE band_pairs")
+    con.execute("DROP TABLE band_heads")
     # The candidates' metadata and items in one query each (a query a volume would scan the
     # heads once a volume: quadratic in a first ingest); then verified a volume at a time
     # (pairs sorted by their first key): the texts in memory are those of one volume and its

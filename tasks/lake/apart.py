@@ -1,0 +1,90 @@
+"""Phases run in a process of their own.
+
+A process's memory goes back to the system only when it ends: run in the flow's process, a
+big phase (a first ingest's deduplication, a whole warehouse build) would leave its
+high-water mark to every later phase. Apart, each phase's peak is its own, and the flow's
+process stays small. The child dies with its parent: a killed run's phase does not go on.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.landing import TMP_PREFIX, inside
+from tasks.lake.catalog import Lake, Staged
+from tasks.lake.staging import STAGING
+from tasks.records import ItemEntry
+
+PR_SET_PDEATHSIG = 1
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds tasks/, flows/, warehouse/
+
+
+def run_apart(module: str, *args: str) -> str:
+    """Run ``python -m module args`` (a :func:`child_main`) and return its standard output.
+
+    Raises:
+        RuntimeError: the child failed; the message is its one-line reason.
+    """
+    # The child imports the code this process runs (a checkout beside the installed one, too).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"{module} exited with {proc.returncode}")
+    return proc.stdout.strip()
+
+
+def child_main(work) -> None:
+    """The ``__main__`` of a phase run apart: die with the parent, print what ``work()``
+    returns, or the error in one line on stderr and exit 1."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # (no glibc: the phase may outlive a killed parent)
+        pass
+    try:
+        print(work())
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str) -> tuple[pa.Table, pa.Table]:
+    """:func:`tasks.lake.dedupe.deduplicate` in a process of its own; its tables come back
+    through Parquet files in a temporary folder of the staging area (a killed run's is swept)."""
+    parent = inside(lake.data_root, STAGING)
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}dedupe-", dir=parent))
+    try:
+        (work / "request.json").write_text(json.dumps({
+            "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
+            "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
+        run_apart("tasks.lake.apart", "dedupe", str(work))
+        return pq.read_table(work / "links.parquet"), pq.read_table(work / "duplicates.parquet")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _dedupe_child(work: Path) -> str:
+    from tasks.lake.dedupe import deduplicate  # (datasketch, scipy: the child's imports only)
+
+    request = json.loads((work / "request.json").read_text())
+    staged = [Staged(ItemEntry(**s["entry"]), Path(s["folder"])) for s in request["staged"]]
+    links, duplicates = deduplicate(Lake(request["data_root"]), request["changed"], staged, request["run_id"])
+    pq.write_table(links, work / "links.parquet")
+    pq.write_table(duplicates, work / "duplicates.parquet")
+    return f"{links.num_rows} links, {duplicates.num_rows} duplicate rows"
+
+
+if __name__ == "__main__":  # python -m tasks.lake.apart dedupe WORK
+    child_main(lambda: _dedupe_child(Path(sys.argv[2])))

@@ -1,0 +1,106 @@
+"""Build or update a warehouse file from the lake: the SQL scripts of this folder, run in
+DuckDB sessions of bounded size.
+
+The changed items go in batches of about ``BATCH_DOCUMENTS`` documents, each in a session of
+its own: a session keeps memory outside its limit for every row it writes (about 2 KB a
+document version with its parts, given back only when the database closes), so one session
+over the whole series held over a GB of it; a batch holds what its volumes need.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from tasks.landing import inside
+from tasks.lake import duck
+from tasks.lake.catalog import RUNS_FILE, Lake, redacted
+
+SQL_DIR = Path(__file__).resolve().parent
+SQL_FILES = ("tables.sql", "views.sql", "changed.sql", "forget.sql", "items.sql", "ranges.sql", "index.sql",
+             "terms.sql", "state.sql")
+# What bounds an update's memory: the documents of the changed items written in one session,
+# and the words one index statement tokenises (5,000 documents of the average 550 words; a
+# range of long despatches holds fewer).
+BATCH_DOCUMENTS = 20_000
+INDEX_WORDS = 2_500_000
+# Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
+# few row groups to read, not the whole column; and the in-memory metadata of every row group
+# (about 15 KB each, held by the update and by each reader that scans the table) stays small:
+# at 2,048 rows, the index of the whole series was 37,500 row groups, half a GB in each process.
+ROW_GROUP_SIZE = 16_384
+_ALL_ITEMS = "SELECT uri, documents FROM lake.items ORDER BY uri"
+
+
+def sql(name: str) -> str:
+    """The SQL script ``name`` of the warehouse folder."""
+    return (SQL_DIR / name).read_text()
+
+
+def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | None) -> None:
+    """Apply the lake's changes from snapshot ``since`` to ``snapshot`` to the warehouse at
+    ``path`` (``since`` None: build it whole from an empty file), recording ``snapshot`` and
+    ``fingerprint`` (what else it depends on) in ``warehouse_meta``.
+
+    No transaction spans the update: no reader opens this file before it is renamed into
+    place (a failure or a kill discards it)."""
+    runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
+    with _session(path, lake, snapshot) as con:
+        if since is None:
+            _run(con, sql("tables.sql"))
+        _run(con, sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
+        changed = con.execute(sql("changed.sql") if since is not None else _ALL_ITEMS,
+                              [int(since)] * 2 if since is not None else []).fetchall()
+    for batch in _batches(changed, BATCH_DOCUMENTS):
+        with _session(path, lake, snapshot) as con:
+            duck.temp_column(con, "changed", batch, "uri")
+            if since is not None:
+                _run(con, sql("forget.sql"))
+            _run(con, sql("items.sql"))
+            ranges = con.execute(sql("ranges.sql"), [INDEX_WORDS]).fetchall()
+            for start, end in ranges:
+                con.execute(sql("index.sql"), [start, end])
+            if ranges:  # (none: the batch's items were emptied)
+                con.execute(sql("terms.sql"), [ranges[0][0], ranges[-1][1]])
+    with _session(path, lake, snapshot) as con:
+        _run(con, sql("state.sql"))
+        con.execute("DELETE FROM warehouse_meta")
+        con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "
+                    "coalesce((SELECT built_at FROM warehouse_meta), now()), now())",
+                    [snapshot, fingerprint, redacted(lake.catalog)])
+        if since is None:
+            con.execute("UPDATE warehouse_meta SET built_at = now()")
+        con.execute("DETACH lake")
+        con.execute("CHECKPOINT warehouse")
+
+
+def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:
+    """The URIs of ``items`` (uri, number of documents) in batches of about ``documents``
+    documents (an item bigger than that is a batch of its own)."""
+    batches: list[list[str]] = []
+    size = documents
+    for uri, n in items:
+        if size + n > documents and (not batches or batches[-1]):
+            batches.append([])
+            size = 0
+        batches[-1].append(uri)
+        size += n or 0
+    return batches
+
+
+@contextmanager
+def _session(path: Path, lake: Lake, snapshot: int):
+    """A DuckDB session on the warehouse file at ``path`` (its default database) with the
+    lake attached read-only at ``snapshot``."""
+    with duck.connect(temp_directory=lake.spill_dir()) as con:
+        con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute("USE warehouse")
+        lake.attach(con, read_only=True, snapshot=snapshot)
+        yield con
+
+
+def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:
+    """Run a SQL script statement by statement (comments and blank lines skipped)."""
+    for statement in con.extract_statements(script):
+        con.execute(statement)
