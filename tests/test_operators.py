@@ -168,7 +168,8 @@ def test_a_deployment_from_prefect_yaml_runs_offline(prefect_server: str, tmp_pa
     mirror = (REPO / ".." / "shared" / "corpus").resolve()
     rows = db.query(data, "SELECT source, status, trigger, items_new, message FROM runs")[1]
     assert len(rows) == 1 and rows[0][:4] == (str(mirror), "completed", "deployment", 1)
-    assert "fell back to the mirror" in rows[0][4]  # the upstream could not be listed
+    assert "fell back to the mirror" in rows[0][4]  # the upstream could not be listed:
+    assert "frus-offline" in rows[0][4], rows[0][4]  # (its clone went to the rewritten URL, not the network)
 
     link = tmp_path / "corpus-link"
     link.symlink_to(mirror)
