@@ -158,6 +158,7 @@ def cmd_ingest(args) -> int:
     source = REPLAY if args.replay else parse(args.source, must_exist=True).identity
     mirror = args.mirror and parse(args.mirror, must_exist=True).identity
     from flows.ingest import run_ingest, task_runner
+    from tasks.records import run_outcome
 
     task_runner(args.workers, args.dask_address)  # (a bad runner choice, before the API starts)
     _stop_at_once_on_interrupt()
@@ -166,11 +167,7 @@ def cmd_ingest(args) -> int:
                          workers=args.workers, dask_address=args.dask_address, catalog=args.catalog,
                          lake_data=args.lake_data, follow_links=args.follow_links)
     print(json.dumps(summary, default=str), file=sys.stderr)  # one line: the log stays readable
-    return EXIT_CODES.get(summary["status"], 1)
-
-
-EXIT_CODES = {"completed": 0, "skipped": 0, "empty": 3}
-"""``frus ingest``'s exit status by run status; partial and failed runs exit 1."""
+    return run_outcome(summary["status"]).exit_code  # (tasks.records.RUN_OUTCOMES)
 
 
 def cmd_serve(args) -> int:
@@ -190,6 +187,7 @@ def cmd_serve(args) -> int:
 
     serve_nightly(source=args.source, data_dir=args.data, volumes=args.volumes or None,
                   mirror=args.mirror, workers=args.workers, dask_address=args.dask_address,
+                  catalog=args.catalog, lake_data=args.lake_data,
                   follow_links=args.follow_links or None, cron=args.cron, timezone=args.timezone,
                   interval=args.interval)
     return 0

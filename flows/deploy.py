@@ -46,7 +46,8 @@ def nightly_deployment(*, interval: float | None = None, cron: str | None = None
         name: the deployment's name (``nightly-served``: not the work pool's ``nightly``).
         **overrides: flow parameters that replace the file's (None: keep the file's).
             ``source`` and ``mirror`` are recorded as their one identity
-            (``tasks.sources.uri``), ``data_dir`` absolute: the runner may start runs elsewhere.
+            (``tasks.sources.uri``), ``data_dir`` and ``lake_data`` absolute: the runner may
+            start runs elsewhere. ``catalog`` and ``lake_data`` apply on the lake's first run.
     """
     from flows.ingest import ingest
     from tasks.sources.uri import parse
@@ -57,6 +58,8 @@ def nightly_deployment(*, interval: float | None = None, cron: str | None = None
         if params.get(key):
             params[key] = _at_checkout(params[key], key in overrides and overrides[key] is not None)
             params[key] = parse(params[key]).identity
+    if overrides.get("lake_data"):  # (a folder on the command line: the current folder's)
+        params["lake_data"] = str(Path(overrides["lake_data"]).resolve())
     data = Path(params["data_dir"])
     params["data_dir"] = str(data.resolve() if "data_dir" in overrides and overrides["data_dir"]
                              else (REPO / data).resolve())

@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import time
+import traceback
 import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
@@ -26,7 +27,7 @@ from tasks.lake.catalog import Lake, LakeBusy, Staged  # noqa: E402
 from tasks.lake.provenance import claim_conflict, is_reviewed_source, volume_holders  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, RunReport, utcnow  # noqa: E402
 from tasks.sources import (  # noqa: E402
-    FetchedItem, FetchError, Source, SourceItem, open_source, printable, selected, volume_id)
+    FetchedItem, FetchError, Source, SourceItem, open_source, printable, selected)
 from tasks.sources.uri import REPLAY, display, parse, same_source  # noqa: E402
 from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
@@ -40,11 +41,12 @@ def new_run_id() -> str:
 
 
 def _named(verb: str, parameter: str):
-    """A task run name after its item's volume (``fetch frus1938v03``), not ``fetch-ac4``."""
+    """A task run name after its item (``fetch volumes/frus1938v03.xml``), not ``fetch-ac4``:
+    its name in the source, so two files with one stem in two folders are told apart."""
     def name(parameters: dict) -> str:
         value = parameters[parameter]
         item = value.item if isinstance(value, FetchedItem) else value
-        return f"{verb} {printable(volume_id(item.name))}"
+        return f"{verb} {printable(item.name)}"
     return name
 
 
@@ -98,17 +100,20 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
                         source: str | None) -> tuple[Staged, dict[str, int], float]:
     """Parse one item and stage its rows for the commit (in a worker process); returns the
     staged item, its rejects by reason and the seconds it took."""
-    from tasks.normalise import NormaliseError, normalise_item  # (here: a run with nothing new needs neither)
+    from tasks.normalise import FrusError, NormaliseError, normalise_item  # (here: a run with nothing new needs neither)
 
     start = time.perf_counter()
     lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
-    reason = None
+    reason = trace = None
     try:
         parsed = normalise_item(fetched, reviewed=is_reviewed_source(source))
-    except Exception as exc:
+    except FrusError as exc:  # a refusal: its message says it all
         reason = str(exc)
+    except Exception as exc:  # a crash: its type and message on one line, its traceback kept
+        reason = printable(f"{fetched.item.uri}: {type(exc).__name__}: {exc}")[:200]
+        trace = traceback.format_exc()
     if reason is not None:  # raised outside the except: no unpicklable lxml error as context
-        raise NormaliseError(reason)
+        raise NormaliseError(reason, traceback=trace)
     folder = staging.stage_volume(data_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
                                   parsed.is_volume)
     entry = ItemEntry(
@@ -380,8 +385,9 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         report.finished_at = utcnow()
         with _phase(report, "commit"):
             snapshot = commit(lake, report.row(), staged, updated, failures, base.failures, dedupe)
-        staging.clear(lake.data_root)
     try:
+        if committed:
+            staging.clear(lake.data_root)
         with _phase(report, "warehouse"):
             if committed or not db.is_current(lake.data_root, base.data_snapshot):  # (else it stays)
                 refresh_warehouse(lake.data_root)
@@ -409,7 +415,11 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         log.warning("run %s: its row could not be completed: %s", report.run_id, again)
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases, "volumes": [asdict(r) for r in rows]}
-    publish(summary)
+    try:
+        publish(summary)
+    except Exception as exc:  # the run is on record: a report that cannot be sent is a warning
+        log.warning("run %s: its artifact could not be published: %s: %s", report.run_id,
+                    type(exc).__name__, exc)
     log.info("run %s %s: %d new, %d changed, %d unchanged, %d removed, %d failed", report.run_id,
              report.status, report.items_new, report.items_changed, report.items_unchanged,
              report.items_removed, report.items_failed)
@@ -438,3 +448,5 @@ def _item_failed(log, report: RunReport, failures: dict[str, Failure], n: int, t
         failures[item.uri] = failure
     log.error("[%d/%d] %s failed: %s", n, total, printable(item.name), reason)
     log.debug("%s: traceback", printable(item.name), exc_info=exc)
+    if getattr(exc, "traceback", None):  # a worker's crash: the traceback it saw
+        log.debug("%s: traceback in the normaliser:\n%s", printable(item.name), exc.traceback)

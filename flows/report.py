@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
+from tasks.records import run_outcome
+from tasks.sources.uri import display
+
 ARTIFACT_KEY = "ingest-run"
 
 
@@ -34,21 +37,20 @@ def prefect_run() -> dict:
 
 
 def final_state(summary: dict):
-    """The flow's return value: the summary in a state whose type and name say what happened.
-
-    completed → Completed; empty → Completed named ``Empty``; skipped → Completed named
-    ``Skipped``; partial → Failed named ``Partial`` (a FAILED state: alerts fire); failed →
-    Failed.
-    """
-    status, failed = summary["status"], summary.get("items_failed", 0)
+    """The flow's return value: the summary in a state whose type and name say what happened
+    (``tasks.records.RUN_OUTCOMES``): completed → the summary (Completed); skipped, empty →
+    Completed named ``Skipped``, ``Empty``; partial, failed → Failed named ``Partial``,
+    ``Failed`` (a FAILED state: alerts fire)."""
+    status, outcome = summary["status"], run_outcome(summary["status"])
     if status == "completed":
         return summary
-    if status == "skipped":
-        return Completed(name="Skipped", message=summary.get("message"), data=summary)
-    if status == "empty":
-        return Completed(name="Empty", message=f"{summary['source']} offers no item to ingest", data=summary)
-    message = f"{failed} of {summary['items_seen']} items failed: " + "; ".join(summary["failures"][:3])
-    return Failed(name="Partial" if status == "partial" else "Failed", message=message[:500], data=summary)
+    if outcome.state == "COMPLETED":
+        message = (summary.get("message") if status == "skipped"
+                   else f"{display(summary['source'])} offers no item to ingest")
+        return Completed(name=outcome.name, message=message, data=summary)
+    message = (f"{summary.get('items_failed', 0)} of {summary['items_seen']} items failed: "
+               + "; ".join(summary["failures"][:3]))
+    return Failed(name=outcome.name, message=message[:500], data=summary)
 
 
 def publish(summary: dict) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.sources.uri import display
+from tasks.records import RUN_OUTCOMES, run_outcome
+from tasks.sources.uri import display, hide_password
 
-FAILED = ("failed", "partial")  # a FAILED state in Prefect: `frus status` exits 1 after one
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "trigger", "source", "items_seen",
                "items_new", "items_changed", "items_unchanged", "items_removed", "items_failed",
                "documents_added", "rejects", "refresh_seconds", "flow_run_id", "message")
@@ -39,19 +39,24 @@ def gather(data: str | Path, runs: int = 5) -> dict:
         "warehouse": {"path": str(warehouse), "up_to_date": fresh,
                       "built_at": _mtime(warehouse), "bytes": _size(warehouse.resolve()) if warehouse.exists() else 0},
         "runs": _runs(lake.data_root / RUNS_FILE, runs),
+        "last_counted_status": _last_counted(lake.data_root / RUNS_FILE),
         "rejects_by_reason": _rejects(data) if warehouse.exists() else [],
     }
     ui = _ui_url()
-    for run in out["runs"]:
+    for run in out["runs"]:  # (a row older than the password rule: its password hidden too)
         run["source_display"] = display(run["source"]) if run.get("source") else None
+        run["source"], run["message"] = (run[k] and hide_password(run[k]) for k in ("source", "message"))
         run["url"] = f"{ui}/runs/flow-run/{run['flow_run_id']}" if ui and run.get("flow_run_id") else None
     return out
 
 
 def exit_code(status: dict) -> int:
-    """1 when the last run failed (or partly failed), else 0."""
-    runs = status["runs"]
-    return 1 if runs and runs[0]["status"] in FAILED else 0
+    """1 when the last run that counts failed (or partly failed), else 0: a skipped or empty
+    run says nothing of the lake and is looked past (``tasks.records.RUN_OUTCOMES``)."""
+    last = status.get("last_counted_status")
+    if last is None:  # (the runs shown, for a status gathered without it)
+        last = next((r["status"] for r in status["runs"] if run_outcome(r["status"]).counts), None)
+    return 1 if last is not None and run_outcome(last).failure else 0
 
 
 def render(status: dict) -> str:
@@ -101,6 +106,20 @@ def _runs(path: Path, limit: int) -> list[dict]:
         run["duration_seconds"] = round((end - start).total_seconds(), 3) if start and end else None
         runs.append({k: v.isoformat() if isinstance(v, datetime) else v for k, v in run.items()})
     return runs
+
+
+def _last_counted(path: Path) -> str | None:
+    """The status of the last run that counts (not skipped nor empty), however far back."""
+    if not path.exists():
+        return None
+    ignored = [status for status, outcome in RUN_OUTCOMES.items() if not outcome.counts]
+    con = duckdb.connect()
+    try:
+        row = con.execute("SELECT status FROM read_parquet(?) WHERE status NOT IN (SELECT unnest(?)) "
+                          "ORDER BY started_at DESC LIMIT 1", [str(path), ignored]).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
 
 
 def _rejects(data: str | Path, limit: int = 10) -> list[tuple[str, int]]:

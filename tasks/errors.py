@@ -42,7 +42,19 @@ class DocumentError(FrusError):
 
 
 class NormaliseError(FrusError):
-    """An item could not be normalised (bad ids, no documents, or its normaliser refused it)."""
+    """An item could not be normalised (bad ids, no documents, or its normaliser refused it).
+
+    ``traceback``: the text of the traceback of a crash in a normaliser (not a refusal), as the
+    worker saw it; it crosses process boundaries with the error and goes to the debug log.
+    """
+
+    def __init__(self, file: str, reason: str | None = None, place: str | None = None,
+                 traceback: str | None = None) -> None:
+        super().__init__(file, reason, place)
+        self.traceback = traceback
+
+    def __reduce__(self):
+        return type(self), (self.file, self.reason, self.place, self.traceback)
 
 
 class UnsupportedItem(NormaliseError):

@@ -34,6 +34,9 @@ from typing import BinaryIO, Iterable, Iterator
 RAW = "raw"
 TMP_PREFIX = ".tmp-"
 CHUNK_SIZE = 1 << 20
+# Size limits of what a source may land (here, a leaf module: a source imports no normaliser).
+MAX_BYTES = 512 * 1024 * 1024  # any item: refuse absurd inputs before reading or parsing them
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page text; the corpus's pages are 4 KB-200 KB
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -165,6 +165,32 @@ class Failure:
         return other is not None and (self.version, self.reason) == (other.version, other.reason)
 
 
+@dataclass(slots=True, frozen=True)
+class RunOutcome:
+    """What a run's status means, decided here once: its Prefect state, ``frus ingest``'s
+    exit status, and how ``frus status`` judges it."""
+
+    state: str  # the Prefect state type: COMPLETED or FAILED (alerts fire, the UI is red)
+    name: str  # the state's name
+    exit_code: int  # frus ingest's exit status
+    failure: bool  # frus status exits 1 when the last run that counts is one
+    counts: bool = True  # False: says nothing of the lake (skipped, empty); frus status looks past it
+
+
+RUN_OUTCOMES = {
+    "completed": RunOutcome("COMPLETED", "Completed", 0, False),
+    "skipped": RunOutcome("COMPLETED", "Skipped", 0, False, counts=False),  # another run held the lake
+    "empty": RunOutcome("COMPLETED", "Empty", 3, False, counts=False),  # nothing offered or selected
+    "partial": RunOutcome("FAILED", "Partial", 1, True),  # some items failed, others stored
+    "failed": RunOutcome("FAILED", "Failed", 1, True),  # nothing could be read, or the run stopped
+}
+
+
+def run_outcome(status: str | None) -> RunOutcome:
+    """The outcome of a run status (an unknown one, or a run that never finished: failed)."""
+    return RUN_OUTCOMES.get(status or "", RUN_OUTCOMES["failed"])
+
+
 @dataclass
 class RunReport:
     """What a run did; becomes its ``runs`` row and the Prefect artifact."""

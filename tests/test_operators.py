@@ -19,6 +19,16 @@ from warehouse import db
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["frus1873p2v3.xml", "frus1894Nicaragua.xml"]  # 23 and 138 documents
+# Offline whatever the host's network: HTTP(S) through a proxy that refuses (127.0.0.1:1), the
+# API on 127.0.0.1 reached directly, and git's github.com rewritten to a repository that does
+# not exist, so the upstream's clone fails at once.
+OFFLINE = {
+    "HTTPS_PROXY": "http://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1",
+    "https_proxy": "http://127.0.0.1:1", "http_proxy": "http://127.0.0.1:1",
+    "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+    "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "url.file:///nonexistent/frus-offline/.insteadOf",
+    "GIT_CONFIG_VALUE_0": "https://github.com/", "GIT_TERMINAL_PROMPT": "0",
+}
 
 
 def _frus(args: list[str], api: str, home: Path, cwd: Path | None = None, timeout: float = 600):
@@ -104,7 +114,7 @@ def test_a_good_run_is_completed_named_by_volume_and_quiet(prefect_server: str, 
     (run,) = _flow_runs(api)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Completed")
     names = _task_run_names(api, run["id"])
-    assert "fetch frus1873p2v3-00" in names and "normalise frus1894Nicaragua-10" in names, names
+    assert "fetch frus1873p2v3-00.xml" in names and "normalise frus1894Nicaragua-10.xml" in names, names
     assert sum(n.startswith("normalise ") for n in names) == 22
 
     # unchanged: nothing new; the run's row has its Prefect id; frus status exits 0
@@ -124,7 +134,7 @@ def test_a_deployment_from_prefect_yaml_runs_offline(prefect_server: str, tmp_pa
     api, home = prefect_server, tmp_path / "home"
     data = tmp_path / "data"
     prefect = [str(BIN / "prefect")]
-    env = _env(home, PREFECT_API_URL=api)
+    env = _env(home, PREFECT_API_URL=api, **OFFLINE)
     for args in (["work-pool", "create", "frus-pool", "--type", "process"],
                  ["--no-prompt", "deploy", "-n", "nightly"]):
         made = subprocess.run(prefect + args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -158,7 +168,8 @@ def test_a_deployment_from_prefect_yaml_runs_offline(prefect_server: str, tmp_pa
     mirror = (REPO / ".." / "shared" / "corpus").resolve()
     rows = db.query(data, "SELECT source, status, trigger, items_new, message FROM runs")[1]
     assert len(rows) == 1 and rows[0][:4] == (str(mirror), "completed", "deployment", 1)
-    assert "fell back to the mirror" in rows[0][4]
+    assert "fell back to the mirror" in rows[0][4]  # the upstream could not be listed:
+    assert "frus-offline" in rows[0][4], rows[0][4]  # (its clone went to the rewritten URL, not the network)
 
     link = tmp_path / "corpus-link"
     link.symlink_to(mirror)

@@ -105,3 +105,20 @@ def test_nightly_deployment_definition():
     assert other.parameters["source"] == "git+file:///srv/my%20repo"
     assert other.parameters["data_dir"] == str(Path("d").resolve())
     assert other.schedules[0].schedule.cron == "0 4 * * *"
+
+
+def test_frus_serve_passes_catalog_and_lake_data_to_the_deployment(monkeypatch, tmp_path: Path):
+    """`frus serve --catalog … --lake-data …` reaches the flow's parameters (not ignored)."""
+    import flows.deploy
+    from flows import cli
+    from flows.deploy import nightly_deployment
+
+    seen: dict = {}
+    monkeypatch.setattr(flows.deploy, "serve_nightly", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # (never called: served is faked)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["serve", "--catalog", "sqlite:/srv/frus/catalog.sqlite", "--lake-data", "files"]) == 0
+    assert (seen["catalog"], seen["lake_data"]) == ("sqlite:/srv/frus/catalog.sqlite", "files")
+    dep = nightly_deployment(**{k: v for k, v in seen.items() if k not in ("cron", "timezone", "interval")})
+    assert dep.parameters["catalog"] == "sqlite:/srv/frus/catalog.sqlite"
+    assert dep.parameters["lake_data"] == str(tmp_path / "files")

@@ -113,3 +113,16 @@ def test_dangling_symlink_fails_alone_and_linked_folders_are_followed(folder, tm
     with pytest.raises(FetchError, match="dangling.xml"):
         source.fetch(items["dangling.xml"])
     assert source.fetch(items["more/frus1873p2v3.xml"]).size == (linked / "frus1873p2v3.xml").stat().st_size
+
+
+def test_a_local_source_imports_no_normaliser_nor_dedupe():
+    """An unchanged run lists and fetches only: the size limits live in tasks.landing, so
+    importing the local source pays neither lxml's normalisers nor datasketch/scipy."""
+    import subprocess
+    import sys
+
+    check = ("import tasks.sources.local, sys; "
+             "assert 'tasks.dedupe' not in sys.modules, 'tasks.dedupe'; "
+             "assert not any(m.startswith('tasks.normalise') for m in sys.modules), 'tasks.normalise'")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

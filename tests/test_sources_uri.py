@@ -66,7 +66,7 @@ def test_other_kinds_and_refusals(tmp_path: Path):
     (tmp_path / "list.txt").write_text("https://example.org/frus1861.xml\n")
     assert parse(f"urls:{tmp_path}/./list.txt") == parse(f"urls:{tmp_path / 'list.txt'}")
     assert parse("urls:x").kind == "urls" and parse("replay").kind == "replay"
-    assert parse("https://u:secret@example.org/v/").display() == "https://u:***@example.org/v/"
+    assert parse("https://u@example.org/v/").identity == "https://u@example.org/v/"  # a user alone: kept
     with pytest.raises(SourceError, match="unsupported source 's3://b/x'"):
         parse("s3://b/x")
     with pytest.raises(SourceError, match="source not found: nowhere/at/all"):
@@ -77,3 +77,38 @@ def test_other_kinds_and_refusals(tmp_path: Path):
         parse("file://otherhost/x")
     assert same_source("git", "git+https://github.com/HistoryAtState/frus.git")
     assert not same_source(str(tmp_path), "git") and not same_source(None, "git")
+
+
+@pytest.mark.parametrize("source", ["https://u:secret@example.org/v/", "git+https://u:secret@example.org/r.git",
+                                    "HTTPS://u:secret@Example.org/v/", "https://u:@example.org/v/"])
+def test_a_password_in_a_source_url_is_refused_and_never_shown(source: str):
+    with pytest.raises(SourceError, match="must not hold a password") as refused:
+        parse(source)
+    assert "secret" not in str(refused.value) and "u:***@" in str(refused.value)
+    assert "secret" not in display(source) and "u:***@" in display(source)  # (what the lake may hold)
+
+
+def test_a_local_git_repository_spelled_any_way_is_one_source(tmp_path: Path, monkeypatch):
+    repo = tmp_path / "my repo"
+    repo.mkdir()
+    (tmp_path / "link").symlink_to(repo)
+    monkeypatch.chdir(tmp_path)
+    spellings = ["git+my repo", "git+./my repo/", f"git+{repo}", f"git+{tmp_path / 'link'}",
+                 f"git+file://{repo}", f"git+file://{tmp_path / 'link'}", "GIT+FILE://" + str(repo)]
+    assert {parse(s).identity for s in spellings} == {"git+" + repo.resolve().as_uri()}
+    assert {parse(s).kind for s in spellings} == {"git"}
+    assert parse("git+git@github.com:a/b.git").identity == "git+git@github.com:a/b.git"  # scp-like: a host
+
+
+def test_schemes_are_read_case_insensitively_and_lower_cased():
+    assert parse("HTTPS://Example.com/x").identity == "https://example.com/x"
+    assert parse("HTTPS://Example.com/x") == parse("https://example.com/x")
+    assert parse("Git+HTTPS://Example.org/r.git").identity == "git+https://example.org/r.git"
+    assert parse("FILE:///").identity == "/"
+
+
+@pytest.mark.parametrize("upstream", ["https://github.com/HistoryAtState/frus", "https://github.com/HistoryAtState/frus/",
+                                      "HTTPS://GitHub.com/historyatstate/frus.git",
+                                      "git+https://github.com/HistoryAtState/frus.git"])
+def test_the_upstream_as_a_plain_or_git_url_is_git(upstream: str):
+    assert parse(upstream) == parse("git") and parse(upstream).kind == "git"

@@ -21,8 +21,8 @@ What is read (issue 8: a source folder may hold anything):
   is searched once (no loops). ``follow_links=True`` widens this to targets anywhere, still
   regular files only. A single-file source is the file the user named: followed wherever it
   points, regular files only.
-- Size: ``max_size`` (default :data:`tasks.normalise.tei.MAX_BYTES`, 512 MiB) for every item, and
-  :data:`tasks.normalise.page_text.MAX_PAGE_BYTES` (4 MiB) at most for a page text; checked on
+- Size: ``max_size`` (default :data:`tasks.landing.MAX_BYTES`, 512 MiB) for every item, and
+  :data:`tasks.landing.MAX_PAGE_BYTES` (4 MiB) at most for a page text; checked on
   ``st_size`` before the copy and while streaming it.
 - Every refusal is a :class:`FetchError` with a one-line reason naming the item's URI
   (``permanent=True`` for these rules: retrying cannot help); other items are unaffected. A
@@ -36,8 +36,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from tasks.normalise.page_text.read import MAX_PAGE_BYTES
-from tasks.landing import LandingError, land_file, os_reason
+from tasks.landing import MAX_BYTES, MAX_PAGE_BYTES, LandingError, land_file, os_reason
 from tasks.sources import (
     FetchedItem,
     FetchError,
@@ -48,7 +47,6 @@ from tasks.sources import (
     selected,
     warn_unmatched,
 )
-from tasks.normalise.tei.volume import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +82,7 @@ class LocalSource(Source):
             data_root: the data root (``DATA``).
             volumes: ids or globs on the file stem; None = all.
             max_size: refuse files larger than this many bytes (default 512 MiB; page
-                texts: at most :data:`~tasks.normalise.page_text.MAX_PAGE_BYTES` whatever this is).
+                texts: at most :data:`~tasks.landing.MAX_PAGE_BYTES` whatever this is).
             follow_links: follow symlinks (to files and folders) that lead outside the
                 folder; by default only those resolving inside it are followed.
         """

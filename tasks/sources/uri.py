@@ -1,17 +1,26 @@
 """One source identity: parse, normalise and display every source URI.
 
 The CLI, the flow and deployments all pass a source through :func:`parse`, and the lake
-records :attr:`SourceURI.identity`: one source, one string, however it was spelled.
+records :attr:`SourceURI.identity`: one source, one string, however it was spelled. A
+scheme is read case-insensitively (``HTTPS://``, ``Git+File://``) and recorded lower-cased.
 
 - A local folder or file (a path, relative or absolute, or ``file://``): its absolute path
   with symlinks resolved (a folder reached through a symlink is the folder itself; a single
   file keeps its own name, in its resolved folder).
-- ``git`` and the upstream's URL (``git+https://github.com/HistoryAtState/frus[.git]``): ``git``.
-  Any other ``git+URL``: the URL with its path percent-encoded once (``%20`` and a space are
-  one character); ``git+file://`` paths are resolved as local paths are.
+- ``git`` and the upstream's URL however it is written (``git+https://`` or plain
+  ``https://github.com/HistoryAtState/frus``, with or without ``.git`` or a final ``/``, any
+  case): ``git``.
+- A local repository, ``git+PATH`` (relative or absolute) or ``git+file://…``:
+  ``git+file:///abs/path``, symlinks resolved as for a folder.
+- Any other ``git+URL``: the URL with its scheme and host lower-cased and its path
+  percent-encoded once (``%20`` and a space are one character); an scp-like
+  ``git+user@host:repo.git`` as given.
 - ``http(s)://…``: scheme and host lower-cased, path percent-encoded once.
 - ``urls:FILE``: ``urls:`` and the file's resolved path.
 - ``replay``: the landing zone (``frus ingest --replay``).
+
+A URL holding a password (``user:password@``) is refused (:class:`SourceError`): the
+identity is stored in the lake and shown, and a password must be neither.
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ UPSTREAM_URL = "https://github.com/HistoryAtState/frus.git"
 REPLAY = "replay"
 KINDS = ("local", "git", "http", "urls", "replay")
 _UPSTREAM_SPELLINGS = re.compile(r"(?i)^(git\+)?https://github\.com/HistoryAtState/frus(\.git)?/?$")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(?=://)")
 _SAFE = "/:@!$&'()*+,;=~-._"  # kept as they are in a path; everything else is %-encoded
 
 
@@ -56,7 +66,7 @@ class SourceURI:
         from tasks.sources import printable
 
         text = f"git ({UPSTREAM_URL})" if self.identity == UPSTREAM else self.identity
-        return printable(re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", text))
+        return printable(hide_password(text))
 
 
 def parse(source: str, *, must_exist: bool = False) -> SourceURI:
@@ -74,6 +84,7 @@ def parse(source: str, *, must_exist: bool = False) -> SourceURI:
         raise SourceError(f"no source given: {source!r}")
     if source == REPLAY:
         return SourceURI("replay", REPLAY)
+    source = _SCHEME.sub(lambda m: m.group(1).lower(), source, count=1)
     if source in (UPSTREAM, "git+") or _UPSTREAM_SPELLINGS.match(source):
         return SourceURI("git", UPSTREAM)
     if source.startswith("git+"):
@@ -115,7 +126,12 @@ def display(source: str) -> str:
     except SourceError:
         from tasks.sources import printable
 
-        return printable(source)
+        return printable(hide_password(source))
+
+
+def hide_password(text: str) -> str:
+    """``text`` with the password of any URL in it as ``***``."""
+    return re.sub(r"(://[^/:@\s]*):[^/@\s]*@", r"\1:***@", text)
 
 
 def _local_path(path: str) -> Path:
@@ -137,13 +153,20 @@ def _url(url: str, given: str) -> str:
     """One spelling of a URL: scheme and host lower-cased, the path encoded once."""
     if url.startswith("file://"):
         return Path(_local_path(_file_path(url, given))).as_uri()
-    if "://" not in url:  # scp-like (git@host:repo.git) or a path: as given
+    if "://" not in url:
         if not url or url.startswith("-"):
             raise SourceError(f"bad source URL {given!r}")
-        return url
+        colon, slash = url.find(":"), url.find("/")
+        if colon > 0 and (slash < 0 or colon < slash):  # scp-like (git@host:repo.git), as git reads it
+            return url
+        return _local_path(url).as_uri()  # a local repository: one identity with git+file://
     parts = urlsplit(url)
     if not parts.netloc:
         raise SourceError(f"bad source URL {given!r}: no host")
+    if parts.password is not None:
+        raise SourceError(f"a source URL must not hold a password (it would be stored in the lake "
+                          f"and shown): give {hide_password(given)} with the user only, and let git's "
+                          "credential helper supply the password")
     host = parts.netloc.rpartition("@")
     netloc = host[0] + host[1] + host[2].lower()
     return urlunsplit((parts.scheme.lower(), netloc, quote(unquote(parts.path), safe=_SAFE),

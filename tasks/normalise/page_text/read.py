@@ -13,13 +13,12 @@ import os
 from pathlib import Path
 
 from tasks.errors import PageTextError
-from tasks.landing import LandingError, open_regular, os_reason
+from tasks.landing import MAX_PAGE_BYTES, LandingError, open_regular, os_reason
 from tasks.normalise.page_text.parse import parse_page_text
 from tasks.normalise.page_text.title import parse_url
 from tasks.records import Document
 from tasks.sources import printable, quoted
 
-MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page text; the corpus's pages are 4 KB-200 KB
 MAX_SIDECAR_BYTES = 4096  # a .url sidecar: one URL
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from lxml import etree
 
 from tasks.errors import DocumentError, VolumeError
+from tasks.landing import MAX_BYTES
 from tasks.normalise.common import TEI, XML_ID, ParsedVolume
 from tasks.normalise.tei.document import Entry, heading_text, parse_document
 from tasks.normalise.tei.text import ATTACHMENT, HEAD, PB, plain_text
 from tasks.records import Reject, Volume
+from tasks.sources import printable
 
 DIV = TEI + "div"
-MAX_BYTES = 512 * 1024 * 1024  # refuse absurd inputs before parsing
 _CONTAINERS = {TEI + "front", TEI + "body", TEI + "back", TEI + "group", TEI + "text"}
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,10 @@ def parse_volume(path: Path, source_uri: str | None = None) -> ParsedVolume:
         try:
             documents.append(parse_document(entry, volume.volume_id, index))
         except Exception as exc:  # one bad document must not sink the volume
-            error = DocumentError(uri, f"{type(exc).__name__}: {exc}",
+            error = DocumentError(uri, printable(f"{type(exc).__name__}: {exc}")[:200],
                                   f"{volume.volume_id} document {index} (line {entry.div.sourceline})")
-            log.warning("%s", error, exc_info=True)
+            log.warning("%s", error)  # one line; the traceback at debug
+            log.debug("%s: traceback", error, exc_info=True)
             rejects.append(Reject(uri, error.place, error.reason))
     volume.document_count = len(documents)
     return ParsedVolume(volume, documents, rejects)

@@ -449,7 +449,8 @@ def test_document_before_any_page_break_starts_on_the_page_before_the_first():
 
 def test_a_failing_document_is_a_reject_with_its_reason_and_a_logged_traceback(monkeypatch, caplog):
     """One document that raises (a fault injected into the document parser) is rejected with
-    the exception's type and message at its place; the rest of the volume is parsed."""
+    the exception's type and message at its place, on one bounded line; the rest of the volume
+    is parsed. The warning is that one line; the traceback goes to debug."""
     from tasks.normalise.tei import document, volume
 
     real, whole = document.parse_document, docs("heads.xml")
@@ -457,14 +458,20 @@ def test_a_failing_document_is_a_reject_with_its_reason_and_a_logged_traceback(m
     def failing(entry, volume_id, index):
         if index == 2:
             raise KeyError("no such thing")
+        if index == 3:
+            raise ValueError("two\nlines " + "x" * 500)
         return real(entry, volume_id, index)
 
     monkeypatch.setattr(volume, "parse_document", failing)
-    with caplog.at_level("WARNING", logger="tasks.normalise.tei.volume"):
+    with caplog.at_level("DEBUG", logger="tasks.normalise.tei.volume"):
         parsed = parse_volume(TEI_DIR / "heads.xml")
-    [reject] = parsed.rejects
-    assert reject.place.startswith(f"{parsed.volume.volume_id} document 2 (line ")
-    assert reject.reason == "KeyError: 'no such thing'"
-    assert [d.doc_id for d in parsed.documents] == [k for i, k in enumerate(whole, 1) if i != 2]
-    [record] = caplog.records
-    assert record.exc_info and record.exc_info[0] is KeyError and "document 2" in record.getMessage()
+    second, third = parsed.rejects
+    assert second.place.startswith(f"{parsed.volume.volume_id} document 2 (line ")
+    assert second.reason == "KeyError: 'no such thing'"
+    assert third.reason.startswith("ValueError: two\\nlines xxx") and len(third.reason) == 200
+    assert [d.doc_id for d in parsed.documents] == [k for i, k in enumerate(whole, 1) if i not in (2, 3)]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    debugs = [r for r in caplog.records if r.levelname == "DEBUG"]
+    assert len(warnings) == 2 and not any(r.exc_info for r in warnings)
+    assert "document 2" in warnings[0].getMessage() and "\n" not in warnings[1].getMessage()
+    assert [r.exc_info[0] for r in debugs] == [KeyError, ValueError]

@@ -1,0 +1,97 @@
+"""The ingest flow's steps one at a time: a normaliser's crash, what fails after the commit,
+task-run names."""
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+import tasks.normalise
+from flows import ingest as flow
+from flows.ingest import _item_failed, _named, normalise_and_stage, run_ingest
+from tasks.lake.catalog import Lake
+from tasks.errors import NormaliseError, VolumeError
+from tasks.records import RunReport, utcnow
+from tasks.sources import FetchedItem, SourceItem
+
+URI = "file:///src/frus1.xml"
+
+
+def _fetched(tmp_path: Path, name: str = "frus1.xml", uri: str = URI) -> FetchedItem:
+    path = tmp_path / "blob"
+    path.write_bytes(b"<TEI/>")
+    return FetchedItem(SourceItem(name, uri, "v1"), path, "0" * 64, 6)
+
+
+def test_a_normaliser_crash_names_the_item_type_and_message_and_keeps_its_traceback(
+        monkeypatch, tmp_path: Path):
+    def crash(fetched, reviewed=False):
+        raise RuntimeError("bad\nstate " + "x" * 500)
+
+    monkeypatch.setattr(tasks.normalise, "normalise_item", crash)
+    with pytest.raises(NormaliseError) as caught:
+        normalise_and_stage.fn(tmp_path, _fetched(tmp_path), "run-1", None)
+    error = caught.value
+    assert str(error).startswith(f"{URI}: RuntimeError: bad\\nstate xxx")
+    assert "\n" not in str(error) and len(str(error)) <= 200
+    assert "Traceback" in error.traceback and "RuntimeError: bad" in error.traceback
+    again = pickle.loads(pickle.dumps(error))  # as it crosses back from a worker process
+    assert (str(again), again.traceback) == (str(error), error.traceback)
+
+
+def test_a_normaliser_refusal_keeps_its_message(monkeypatch, tmp_path: Path):
+    def refuse(fetched, reviewed=False):
+        raise VolumeError(URI, "not well-formed XML: boom")
+
+    monkeypatch.setattr(tasks.normalise, "normalise_item", refuse)
+    with pytest.raises(NormaliseError) as caught:
+        normalise_and_stage.fn(tmp_path, _fetched(tmp_path), "run-1", None)
+    assert str(caught.value) == f"{URI}: not well-formed XML: boom"
+    assert caught.value.traceback is None
+
+
+def test_a_failed_item_logs_the_workers_traceback_at_debug(caplog):
+    log = logging.getLogger("test.ingest.item")
+    report = RunReport("run-1", "/src", utcnow())
+    error = NormaliseError(f"{URI}: RuntimeError: bad", traceback="Traceback (most recent call last):\n  …")
+    with caplog.at_level("DEBUG", logger="test.ingest.item"):
+        _item_failed(log, report, {}, 1, 1, SourceItem("frus1.xml", URI, "v1"), "/src", error, [])
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    debugs = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(errors) == 1 and "RuntimeError: bad" in errors[0].getMessage()
+    assert any("Traceback (most recent call last)" in m for m in debugs), debugs
+    assert report.failures == [f"frus1.xml: {URI}: RuntimeError: bad"]
+
+
+def test_task_runs_are_named_by_the_items_name_not_its_stem(tmp_path: Path):
+    a, b = SourceItem("a/frus1.xml", "u:a", "1"), SourceItem("b/frus1.xml", "u:b", "1")
+    fetch_name, normalise_name = _named("fetch", "item"), _named("normalise", "fetched")
+    assert fetch_name({"item": a}) == "fetch a/frus1.xml" != fetch_name({"item": b})
+    fetched = FetchedItem(SourceItem("c/new\nline.xml", "u:c", "1"), tmp_path, "0" * 64, 0)
+    assert normalise_name({"fetched": fetched}) == "normalise c/new\\nline.xml"
+
+
+@pytest.mark.parametrize("broken", ["clear", "publish"])
+def test_what_fails_after_the_commit_is_a_warning_not_a_second_run(
+        monkeypatch, tmp_path: Path, volumes_dir: Path, broken: str):
+    src, data = tmp_path / "src", tmp_path / "data"
+    src.mkdir()
+    shutil.copy(volumes_dir / "frus1873p2v3.xml", src)
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if broken == "clear":
+        monkeypatch.setattr(flow.staging, "clear", fail)
+    else:
+        monkeypatch.setattr(flow, "publish", fail)
+    summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
+    assert summary["status"] == "completed" and summary["items_new"] == 1
+    with Lake(data).connect(read_only=True) as con:  # (the lake's: the warehouse may not be built)
+        rows = con.execute("SELECT status, message FROM lake.runs").fetchall()
+    assert [status for status, _ in rows] == ["completed"], rows
+    if broken == "clear":
+        assert "committed; then OSError" in rows[0][1]
