@@ -1,14 +1,15 @@
 """The data model: one definition of every record the pipeline produces.
 
 Each normaliser (TEI, page text) yields these records; the warehouse derives the Arrow
-schema of every lake table from the dataclass fields (see ``warehouse/schema.py``), so a
-field added here is a column everywhere.
+schema of every lake table from the records' fields (``tasks/lake/schema.py``), so a field
+added here is a column everywhere.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 PARSER_VERSION = "1.2.0"  # 1.2.0: one naming of correspondents for TEI and page text
 
@@ -100,12 +101,14 @@ class Volume:
     """A FRUS volume's metadata from its teiHeader."""
 
     volume_id: str
+    # The teiHeader's titles by their @type: complete, series, sub-series, volume-number, volume.
     title: str | None = None
     series_title: str | None = None
     sub_series_title: str | None = None
+
     volume_number: str | None = None
     volume_title: str | None = None
-    publication_year: int | None = None
+    publication_year: int | None = None  # the year of its publication statement
     editors: list[str] = field(default_factory=list)
     document_count: int = 0
 
@@ -165,6 +168,31 @@ class Failure:
         return other is not None and (self.version, self.reason) == (other.version, other.reason)
 
 
+class DuplicateLink(NamedTuple):
+    """A verified duplicate link between two documents (``doc_a < doc_b``): a row of ``links``
+    (with the run that made it), what clusters are made of."""
+
+    doc_a: str
+    doc_b: str
+    method: str  # exact | near | cross-source
+    similarity: float
+
+
+class DuplicateRow(NamedTuple):
+    """A member of a duplicate cluster (clusters of one are not reported): a row of
+    ``duplicates`` (with the run that built its cluster).
+
+    ``method`` and ``similarity`` describe the member's best verified link inside its cluster;
+    the canonical member has a row too (``doc_key == canonical_key``).
+    """
+
+    cluster_id: str
+    doc_key: str
+    canonical_key: str
+    method: str  # exact | near | cross-source
+    similarity: float
+
+
 @dataclass(slots=True, frozen=True)
 class RunOutcome:
     """What a run's status means, decided here once: its Prefect state, ``frus ingest``'s
@@ -189,6 +217,18 @@ RUN_OUTCOMES = {
 def run_outcome(status: str | None) -> RunOutcome:
     """The outcome of a run status (an unknown one, or a run that never finished: failed)."""
     return RUN_OUTCOMES.get(status or "", RUN_OUTCOMES["failed"])
+
+
+@dataclass(slots=True)
+class VolumeRow:
+    """One item a run read (or failed to): a row of the run artifact's table."""
+
+    name: str
+    outcome: str  # new, changed, failed
+    documents: int
+    rejects: int
+    seconds: float | None  # fetch + normalise-and-stage
+    reasons: dict[str, int]  # reject reasons (for a failed item, its failure)
 
 
 @dataclass

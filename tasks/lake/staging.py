@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from tasks.landing import TMP_PREFIX, inside
 from tasks.records import Document, Lineage, Reject, Volume
-from warehouse.schema import SCHEMAS
+from tasks.lake.schema import SCHEMAS
 
 STAGING = "lake/staging"
 ITEM_TABLES = tuple(SCHEMAS)  # the tables whose rows belong to one source item (by source_uri)

@@ -1,0 +1,152 @@
+"""Canonical text, content hashes, word shingles, MinHash signatures and LSH band keys:
+what each document version stores once (:func:`dedupe_keys`)."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from tasks.dedupe.model import (DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
+                                DEFAULT_SHINGLE, MINHASH_SEED)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def canonical_words(text: str) -> list[str]:
+    """NFKC, case-folded words: maximal runs of letters and digits (``\\w`` minus ``_``);
+    punctuation, symbols, white space and controls only separate words."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def canonical_text(text: str) -> str:
+    return " ".join(canonical_words(text))
+
+
+def content_hash(text: str) -> str:
+    """sha256 hex of the canonical text: equal for reflowed, re-quoted, re-punctuated copies."""
+    return hashlib.sha256(canonical_text(text).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1 << 20)
+def _word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+_M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_S33, _P = np.uint64(33), np.uint64(0x100000001B3)
+
+
+def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the word k-shingles (a shorter text is one shingle)."""
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    h = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
+    k = min(k, len(h))
+    n = len(h) - k + 1
+    acc = np.zeros(n, dtype=np.uint64)
+    for j in range(k):  # polynomial rolling combination; uint64 arithmetic wraps
+        acc = acc * _P + h[j:j + n]
+    acc ^= acc >> _S33  # murmur3 finaliser: spread the bits
+    acc *= _M1
+    acc ^= acc >> _S33
+    acc *= _M2
+    acc ^= acc >> _S33
+    return np.unique(acc)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted unique hash arrays."""
+    if not len(a) and not len(b):
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+def containment(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the smaller set found in the larger."""
+    if not len(a) or not len(b):
+        return 0.0
+    return len(np.intersect1d(a, b, assume_unique=True)) / min(len(a), len(b))
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> np.ndarray:
+    return MinHash(num_perm=num_perm, seed=MINHASH_SEED).permutations
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def minhash(shingles: np.ndarray, num_perm: int = DEFAULT_NUM_PERM) -> MinHash:
+    """A datasketch MinHash (scheme affine32, seed 1) of a shingle-hash array.
+
+    Same values as ``MinHash(num_perm, seed=1, hashfunc=int).update_batch(h32)`` with
+    ``h32`` the shingle hashes folded to 32 bits, computed in chunks without the Python loop.
+    """
+    a, b = _permutations(num_perm)
+    values = np.full(num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    h32 = _fmix32(((shingles >> np.uint64(32)) ^ shingles).astype(np.uint32))
+    for start in range(0, len(h32), 4096):
+        chunk = h32[start:start + 4096, None]
+        values = np.minimum(values, (chunk * a + b).min(axis=0))
+    return MinHash(num_perm=num_perm, seed=MINHASH_SEED, hashvalues=values,
+                   permutations=(a, b), scheme="affine32")
+
+
+def minhash_signature(text: str, num_perm: int = DEFAULT_NUM_PERM,
+                      shingle: int = DEFAULT_SHINGLE) -> np.ndarray:
+    """The storable signature of a text (``uint32[num_perm]``); rebuild with ``MinHash(
+    num_perm, seed=1, hashvalues=sig, scheme="affine32")``."""
+    return minhash(shingle_hashes(canonical_words(text), shingle), num_perm).hashvalues.copy()
+
+
+@lru_cache(maxsize=8)
+def lsh_shape(num_perm: int = DEFAULT_NUM_PERM, threshold: float = DEFAULT_CANDIDATE_THRESHOLD) -> tuple[int, int]:
+    """(bands, rows per band) of datasketch's MinHashLSH for this threshold."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+def band_keys(hashvalues: np.ndarray, num_perm: int = DEFAULT_NUM_PERM) -> list[int]:
+    """One signed 64-bit key per LSH band of a signature: two documents are LSH candidates
+    exactly when they share a (band, key) pair, as in datasketch's MinHashLSH. Bands of at
+    most two values are packed losslessly; longer ones are hashed."""
+    b, r = lsh_shape(num_perm)
+    keys = []
+    for i in range(b):
+        band = hashvalues[i * r:(i + 1) * r].astype(np.uint64)
+        if r <= 2:
+            key = int(band[0]) << 32 | (int(band[1]) if r == 2 else 0)
+        else:
+            key = int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little")
+        keys.append(key - (1 << 64) if key >= 1 << 63 else key)
+    return keys
+
+
+def banded_agreement(a: np.ndarray, b: np.ndarray, num_perm: int = DEFAULT_NUM_PERM) -> int:
+    """How many of the banded signature values two signatures share (the values the band
+    keys hold: 56 of 128 at the default shape). ``tasks/lake/dedupe.py`` computes the same from
+    stored band keys in SQL."""
+    bands, rows = lsh_shape(num_perm)
+    return int(np.count_nonzero(a[:bands * rows] == b[:bands * rows]))
+
+
+def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, list[int]]:
+    """What a stored document version carries for deduplication: its content hash, and its
+    LSH band keys (none under ``min_words`` words: such texts merge on an exact hash only)."""
+    words = canonical_words(text)
+    digest = hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+    if len(words) < min_words:
+        return digest, []
+    return digest, band_keys(minhash(shingle_hashes(words)).hashvalues)
