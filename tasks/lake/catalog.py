@@ -15,53 +15,23 @@ row in a snapshot whose commit message is its run id: ``frus sql --as-of RUN_ID`
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
-import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.lake import duck
-from tasks.landing import TMP_PREFIX, atomic_write_bytes, inside, sweep_temp
-from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR
-from tasks.records import PARSER_VERSION, Failure, ItemEntry
-from tasks.sources import volume_id
-from warehouse.schema import FAILURES, ITEMS, LAKE_TABLES, RUNS, SCHEMAS
-
-SETTINGS = "lake/catalog.json"
-RUNS_FILE = "lake/runs.parquet"
-KEEP_SNAPSHOTS = "30 days"  # time travel reaches this far back; older files are cleaned up
-ALIAS = "lake"
-
-
-class LakeBusy(Exception):
-    """Another ingest holds the lake."""
-
-
-@dataclass
-class LakeState:
-    """What the lake holds now: its items and failures by URI, and its snapshot id."""
-
-    items: dict[str, ItemEntry] = field(default_factory=dict)
-    failures: dict[str, Failure] = field(default_factory=dict)
-    snapshot: int | None = None
-    data_snapshot: int | None = None  # the last snapshot that changed more than ``runs``
-
-
-@dataclass
-class Staged:
-    """A new or changed item: its entry and the staging folder of its rows."""
-
-    entry: ItemEntry
-    folder: Path
+from tasks.lake.base import (  # noqa: F401  (LakeBusy, RUNS_FILE, Staged…: imported from here too)
+    ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, SETTINGS, LakeBusy, LakeState, Staged, _add_run_columns, _rows,
+    current_snapshot, last_data_snapshot)
+from tasks.lake.schema import FAILURES, ITEMS, LAKE_TABLES, SCHEMAS
+from tasks.lake.writes import LakeWrites
+from tasks.landing import atomic_write_bytes
+from tasks.records import Failure, ItemEntry
+from tasks.sources.uri import hide_password as redacted  # noqa: F401  (a catalog URL without its password)
 
 
 def postgres_conninfo(url: str) -> str:
@@ -75,16 +45,9 @@ def postgres_conninfo(url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in quoted.items())
 
 
-def redacted(catalog: str) -> str:
-    """A catalog URL without its password (for logs, status and the warehouse)."""
-    u = urlparse(catalog)
-    if not u.password:
-        return catalog
-    return catalog.replace(f":{u.password}@", ":***@", 1)
 
-
-class Lake:
-    """The lake of one data root: attach it, read its state, commit runs."""
+class Lake(LakeWrites):
+    """The lake of one data root: attach it, read its state; commit runs (:class:`LakeWrites`)."""
 
     def __init__(self, data_root: Path | str, catalog: str | None = None, data_path: str | None = None):
         self.data_root = Path(data_root).resolve()
@@ -205,195 +168,3 @@ class Lake:
         if row[0] is None:
             raise ValueError(f"no run {run_id!r} in the lake (frus sql \"SELECT run_id FROM runs\" lists them)")
         return row[0]
-
-    # -- writing ------------------------------------------------------------------------
-
-    def lock(self, wait: bool = True, on_wait=None):
-        """An exclusive lock on the lake, held by one ingest at a time (released on exit).
-
-        ``on_wait()`` is called once when the lock is busy and ``wait`` is True (to say so).
-
-        Raises:
-            LakeBusy: ``wait`` is False and another run holds the lock.
-        """
-        return _LakeLock(inside(self.data_root, ".ingest.lock"), wait, on_wait)
-
-    def commit(self, run: dict, staged: list[Staged] = (), updated: list[ItemEntry] = (),
-               failures: dict[str, Failure] | None = None, base_failures: dict[str, Failure] | None = None,
-               links: pa.Table | None = None, duplicates: pa.Table | None = None) -> int:
-        """Commit a run in one transaction; returns the new snapshot id.
-
-        Args:
-            run: the run's ``runs`` row.
-            staged: new or changed items: their rows replace the item's rows in every table.
-            updated: items whose row alone changes (a new version token, a withdrawal).
-            failures: the whole new map of failed items (None: unchanged); ``base_failures``
-                the map before, to tell which reject rows go and which come.
-            links, duplicates: the new duplicate links and clusters (None: unchanged).
-        """
-        with self.connect() as con:
-            # Python data enters through temp tables (duck.temp_table says why).
-            entries = [s.entry for s in staged] + list(updated)
-            _temp(con, "new_items", [asdict(e) for e in entries], ITEMS)
-            _temp(con, "new_run", [run], RUNS)
-            before = base_failures or {}
-            if failures is not None:
-                gone = [u for u, f in before.items() if u not in failures or not f.same(failures[u])]
-                came = [f for u, f in failures.items() if u not in before or not f.same(before[u])]
-                _temp(con, "new_failures", [asdict(f) for f in failures.values()], FAILURES)
-                _temp(con, "failure_rejects", [_reject_row(f) for f in came], SCHEMAS["rejects"])
-            for name, arrow_rows in (("new_links", links), ("new_duplicates", duplicates)):
-                if arrow_rows is not None:
-                    duck.temp_table(con, name, arrow_rows)
-            _temp(con, "replaced", [{"uri": s.entry.uri} for s in staged], pa.schema([("uri", pa.string())]))
-            con.execute("BEGIN")
-            # The old rows of every staged item go first, in one statement a table: a DELETE
-            # after this transaction's inserts would scan them again, item after item.
-            for table in ITEM_TABLES:
-                con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
-            for s in staged:
-                for table in ITEM_TABLES:
-                    path = s.folder / f"{table}.parquet"
-                    if pq.read_metadata(path).num_rows:
-                        con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
-                                    [str(path)])
-            if entries:
-                con.execute(f"DELETE FROM {ALIAS}.items WHERE uri IN (SELECT uri FROM new_items)")
-                con.execute(f"INSERT INTO {ALIAS}.items BY NAME SELECT * FROM new_items")
-            if failures is not None:
-                for uri in gone:
-                    con.execute(f"DELETE FROM {ALIAS}.rejects WHERE source_uri = ? AND source_sha256 IS NULL",
-                                [uri])
-                con.execute(f"DELETE FROM {ALIAS}.failures")
-                con.execute(f"INSERT INTO {ALIAS}.failures BY NAME SELECT * FROM new_failures")
-                con.execute(f"INSERT INTO {ALIAS}.rejects BY NAME SELECT * FROM failure_rejects")
-            for name, table in (("links", links), ("duplicates", duplicates)):
-                if table is not None:
-                    con.execute(f"DELETE FROM {ALIAS}.{name}")
-                    con.execute(f"INSERT INTO {ALIAS}.{name} BY NAME SELECT * FROM new_{name}")
-            con.execute(f"INSERT INTO {ALIAS}.runs BY NAME SELECT * FROM new_run")
-            data = bool(staged or updated or failures is not None or links is not None)
-            con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
-                        [run["run_id"], json.dumps({"data": data})])
-            con.execute("COMMIT")
-            return current_snapshot(con)
-
-    def record_run(self, row: dict) -> int:
-        """Add a run's row alone (a run that committed nothing, was skipped, or failed)."""
-        return self.commit(row)
-
-    def sweep(self) -> int:
-        """Remove what killed runs left behind: temporary files of the landing zone, the
-        staging area and the runs export, and DuckDB spill files an hour old; returns how
-        many. Call it holding the lock (no other run is writing them)."""
-        removed = sweep_temp(self.data_root, older_than=0)
-        old = time.time() - 3600
-        leftovers = [*inside(self.data_root, STAGING_DIR).glob(TMP_PREFIX + "*"),
-                     *inside(self.data_root, RUNS_FILE).parent.glob(".runs.parquet.*.tmp"),
-                     *(p for p in (self.data_root / duck.SPILL).glob("*") if _mtime(p) < old)]
-        for path in leftovers:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        return removed + len(leftovers)
-
-    def amend_run(self, run_id: str, **fields) -> None:
-        """Set columns of a committed run's row (its end after the warehouse refresh, a warning
-        found after its commit)."""
-        unknown = set(fields) - set(RUNS.names)
-        if unknown:
-            raise ValueError(f"not columns of runs: {sorted(unknown)}")
-        with self.connect() as con:
-            con.execute("BEGIN")
-            con.execute(f"UPDATE {ALIAS}.runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE run_id = ?",
-                        [*fields.values(), run_id])
-            con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
-                        [run_id, json.dumps({"data": False})])
-            con.execute("COMMIT")
-
-    def export_runs(self) -> Path:
-        """Write every run's row to ``DATA/lake/runs.parquet`` (atomically): the warehouse's
-        ``runs`` view reads it, so a run that changed nothing needs no warehouse update."""
-        target = inside(self.data_root, RUNS_FILE)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with self.connect(read_only=True) as con:
-            con.execute(f"COPY (SELECT * FROM {ALIAS}.runs ORDER BY started_at) TO {duck.sql_str(tmp)} "
-                        "(FORMAT parquet, COMPRESSION zstd)")
-        os.replace(tmp, target)
-        return target
-
-    def maintain(self, keep: str = KEEP_SNAPSHOTS) -> None:
-        """DuckLake's own housekeeping: expire snapshots older than ``keep``, then delete the
-        files no snapshot needs and the orphans of killed runs."""
-        with self.connect() as con:
-            con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => now() - INTERVAL '{keep}')")
-            con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)")
-            # (orphans of a day or more: a writer elsewhere on a shared catalog may be mid-commit)
-            con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
-
-
-def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Columns the model added to ``runs`` since the lake was created (flow_run_id, trigger,
-    refresh_seconds): added, empty for older runs."""
-    have = {r[0] for r in con.execute(f"DESCRIBE {ALIAS}.runs").fetchall()}
-    for f in RUNS:
-        if f.name not in have:
-            con.execute(f"ALTER TABLE {ALIAS}.runs ADD COLUMN {f.name} {_DUCK_TYPES[str(f.type)]}")
-
-
-_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
-               "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return float("inf")  # gone already
-
-
-def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0]
-
-
-def last_data_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    """The newest snapshot that changed a table besides ``runs`` (what the warehouse follows)."""
-    return con.execute(f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots() "
-                       "WHERE commit_extra_info IS DISTINCT FROM '{\"data\": false}'").fetchone()[0]
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, schema: pa.Schema) -> list[dict]:
-    return con.execute(sql).to_arrow_table().select(schema.names).to_pylist()
-
-
-def _temp(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
-    duck.temp_table(con, name, pa.Table.from_pylist(rows, schema))
-
-
-def _reject_row(f: Failure) -> dict:
-    """The reject row of a failed item, in its volume's partition like documents' rejects."""
-    return {"volume_id": volume_id(f.name), "source_uri": f.uri, "place": f.name, "reason": f.reason,
-            "source_sha256": None, "run_id": f.run_id, "parser_version": PARSER_VERSION}
-
-
-class _LakeLock:
-    def __init__(self, path: Path, wait: bool, on_wait=None):
-        self.path, self.wait, self.on_wait, self.fh = path, wait, on_wait, None
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not self.wait:
-                self.fh.close()
-                raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
-            if self.on_wait:
-                self.on_wait()
-            fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()  # closing releases the flock

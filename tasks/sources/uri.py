@@ -130,8 +130,20 @@ def display(source: str) -> str:
 
 
 def hide_password(text: str) -> str:
-    """``text`` with the password of any URL in it as ``***``."""
-    return re.sub(r"(://[^/:@\s]*):[^/@\s]*@", r"\1:***@", text)
+    """``text`` with the password of every URL in it as ``***`` (a source, a catalog URL, a
+    message quoting one): the one rule for logs, status, the lake and the warehouse."""
+    return _URL_IN_TEXT.sub(lambda m: _without_password(m.group()), text)
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _without_password(url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # (a malformed netloc: nothing to read a password from)
+        return url
+    return url if not password else url.replace(f":{password}@", ":***@", 1)
 
 
 def _local_path(path: str) -> Path:

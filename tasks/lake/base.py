@@ -1,0 +1,96 @@
+"""What the lake's modules share: its names, the records of its state, the lock, and small
+queries of a connection (``tasks/lake/catalog.py`` attaches the lake, ``writes.py`` changes it).
+"""
+from __future__ import annotations
+
+import fcntl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tasks.lake import duck
+from tasks.lake.schema import RUNS
+from tasks.records import Failure, ItemEntry
+
+SETTINGS = "lake/catalog.json"
+RUNS_FILE = "lake/runs.parquet"
+KEEP_SNAPSHOTS = "30 days"  # time travel reaches this far back; older files are cleaned up
+ALIAS = "lake"
+
+
+class LakeBusy(Exception):
+    """Another ingest holds the lake."""
+
+
+@dataclass
+class LakeState:
+    """What the lake holds now: its items and failures by URI, and its snapshot id."""
+
+    items: dict[str, ItemEntry] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)
+    snapshot: int | None = None
+    data_snapshot: int | None = None  # the last snapshot that changed more than ``runs``
+
+
+@dataclass
+class Staged:
+    """A new or changed item: its entry and the staging folder of its rows."""
+
+    entry: ItemEntry
+    folder: Path
+
+
+
+def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Columns the model added to ``runs`` since the lake was created (flow_run_id, trigger,
+    refresh_seconds): added, empty for older runs."""
+    have = {r[0] for r in con.execute(f"DESCRIBE {ALIAS}.runs").fetchall()}
+    for f in RUNS:
+        if f.name not in have:
+            con.execute(f"ALTER TABLE {ALIAS}.runs ADD COLUMN {f.name} {_DUCK_TYPES[str(f.type)]}")
+
+
+_DUCK_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+               "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0]
+
+
+def last_data_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest snapshot that changed a table besides ``runs`` (what the warehouse follows)."""
+    return con.execute(f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots() "
+                       "WHERE commit_extra_info IS DISTINCT FROM '{\"data\": false}'").fetchone()[0]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, schema: pa.Schema) -> list[dict]:
+    return con.execute(sql).to_arrow_table().select(schema.names).to_pylist()
+
+
+def _temp(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
+    duck.temp_table(con, name, pa.Table.from_pylist(rows, schema))
+
+
+class _LakeLock:
+    def __init__(self, path: Path, wait: bool, on_wait=None):
+        self.path, self.wait, self.on_wait, self.fh = path, wait, on_wait, None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not self.wait:
+                self.fh.close()
+                raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
+            if self.on_wait:
+                self.on_wait()
+            fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()  # closing releases the flock
