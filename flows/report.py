@@ -1,8 +1,6 @@
 """What a run tells Prefect: its final state, its artifact, and who started it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
@@ -10,18 +8,6 @@ from tasks.records import run_outcome
 from tasks.sources.uri import display
 
 ARTIFACT_KEY = "ingest-run"
-
-
-@dataclass(slots=True)
-class VolumeRow:
-    """One item a run read (or failed to): a row of the artifact's table."""
-
-    name: str
-    outcome: str  # new, changed, failed
-    documents: int
-    rejects: int
-    seconds: float | None  # fetch + normalise-and-stage
-    reasons: dict[str, int]  # reject reasons (for a failed item, its failure)
 
 
 def prefect_run() -> dict:

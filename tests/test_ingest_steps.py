@@ -12,7 +12,8 @@ import pytest
 import tasks.normalise
 from flows import ingest as flow
 from flows.ingest import _item_failed, _named, normalise_and_stage, run_ingest
-from tasks.lake.catalog import Lake
+from tasks.lake.catalog import Lake, LakeState
+from tasks.lake.changes import Changes
 from tasks.errors import NormaliseError, VolumeError
 from tasks.records import RunReport, utcnow
 from tasks.sources import FetchedItem, SourceItem
@@ -58,7 +59,7 @@ def test_a_failed_item_logs_the_workers_traceback_at_debug(caplog):
     report = RunReport("run-1", "/src", utcnow())
     error = NormaliseError(f"{URI}: RuntimeError: bad", traceback="Traceback (most recent call last):\n  …")
     with caplog.at_level("DEBUG", logger="test.ingest.item"):
-        _item_failed(log, report, {}, 1, 1, SourceItem("frus1.xml", URI, "v1"), "/src", error, [])
+        _item_failed(log, Changes(LakeState(), report), 1, 1, SourceItem("frus1.xml", URI, "v1"), "/src", error)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     debugs = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert len(errors) == 1 and "RuntimeError: bad" in errors[0].getMessage()

@@ -10,9 +10,10 @@ The contract every source honours (the ingest flow relies on nothing else):
   sha256, written once) and their hash. Failure: :class:`FetchError` naming the item;
   it never affects other items.
 
-Also here, shared by every kind: the ``volumes`` selection (:func:`selected`),
-:func:`compare` to tell added / changed / removed items from a previous run's versions, and
-the two helpers every message about a file uses: :func:`printable` renders a file name on one
+What changed since the last run is the lake's rule (``tasks.lake.changes``).
+
+Also here, shared by every kind: the ``volumes`` selection (:func:`selected`), and the two
+helpers every message about a file uses: :func:`printable` renders a file name on one
 line (control characters escaped), :func:`quoted` quotes file content (printable characters
 only, at most 80 of them): a reason is stored in the lake and shown to analysts, so it never
 carries a line break nor more than a glimpse of what a file holds.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -75,6 +76,12 @@ class Source:
 
     uri: str = ""
     revision: str | None = None  # the commit a git source scanned; None elsewhere
+    identity: str | None = None  # its one identity (``tasks.sources.uri``): set by open_source
+    claims_volumes: bool = True  # its TEI items claim their volume ids (``tasks.lake.provenance``)
+
+    def source_of(self, item: SourceItem) -> str | None:
+        """The source an item's rows record: this source's identity."""
+        return self.identity
 
     def scan(self) -> list[SourceItem]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -90,30 +97,6 @@ class Source:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(slots=True, frozen=True)
-class Changes:
-    """How a fresh scan differs from the versions the caller recorded (by item name)."""
-
-    added: list[SourceItem]
-    changed: list[SourceItem]
-    unchanged: list[SourceItem]
-    removed: list[str]  # names recorded before that the source no longer offers
-
-
-def compare(previous: Mapping[str, str], items: Iterable[SourceItem]) -> Changes:
-    """Compare a scan with ``{name: version}`` recorded by the last run.
-
-    Only meaningful when both cover the same ``volumes`` selection.
-    """
-    added, changed, unchanged, seen = [], [], [], set()
-    for item in items:
-        seen.add(item.name)
-        old = previous.get(item.name)
-        (added if old is None else unchanged if old == item.version else changed).append(item)
-    removed = sorted(name for name in previous if name not in seen)
-    return Changes(added, changed, unchanged, removed)
 
 
 def volume_id(name: str) -> str:
@@ -205,8 +188,13 @@ def open_source(
     """
     from tasks.sources.uri import parse
 
-    data_root = Path(data_root)
-    kind = parse(uri).kind
+    parsed = parse(uri)
+    source = _open(parsed.kind, uri, Path(data_root), volumes, options)
+    source.identity = parsed.identity
+    return source
+
+
+def _open(kind: str, uri: str, data_root: Path, volumes: list[str] | None, options: dict) -> Source:
     if kind == "replay":
         from tasks.sources.replay import ReplaySource
 

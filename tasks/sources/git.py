@@ -17,8 +17,8 @@ How (the git CLI, no shell, no working tree at all):
   blob lazily from the promisor remote and verifies it. Fetching by blob id means an item
   lands exactly the bytes its scan saw, even if the branch moved since.
 
-Deleted volumes are simply absent from the scan: compare with the previous run's versions
-(:func:`tasks.sources.compare`).
+Deleted volumes are simply absent from the scan: the lake tells them withdrawn
+(``tasks.lake.changes``).
 """
 from __future__ import annotations
 

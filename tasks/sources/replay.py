@@ -14,7 +14,13 @@ from tasks.sources.uri import REPLAY  # noqa: F401 (named here too: the flow's a
 
 
 class ReplaySource(Source):
-    """The items of the lake, fetched from the landing zone."""
+    """The items of the lake, fetched from the landing zone.
+
+    Its items keep what they had: the source they were first read from (:meth:`source_of`)
+    and their volume ids (they claim none anew: ``claims_volumes``). No recorded source is
+    ``replay``, so a replay withdraws nothing."""
+
+    claims_volumes = False
 
     def __init__(self, data_root: Path, volumes: list[str] | None = None):
         from tasks.lake.catalog import Lake  # the lake depends on sources' helpers, not back

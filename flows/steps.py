@@ -1,0 +1,162 @@
+"""The ingest flow's tasks, one source item (volume) a task run, and where they run.
+
+Each task wraps a plain function of ``tasks/`` (or a source's method) with its retries and
+its name; :func:`task_runner` chooses the workers that normalise.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+
+import flows.prefect_env  # noqa: F401,E402  (before Prefect)
+
+from prefect import task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
+
+from tasks.lake import staging  # noqa: E402
+from tasks.lake.apart import deduplicate_apart  # noqa: E402
+from tasks.lake.catalog import Lake, Staged  # noqa: E402
+from tasks.lake.provenance import is_reviewed_source  # noqa: E402
+from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, utcnow  # noqa: E402
+from tasks.sources import FetchedItem, FetchError, Source, SourceItem, printable  # noqa: E402
+from warehouse import db  # noqa: E402
+from flows.prefect_env import quiet_engine_logs  # noqa: E402
+
+quiet_engine_logs()  # (here too: worker processes import this module to run its tasks)
+
+
+def _named(verb: str, parameter: str):
+    """A task run name after its item (``fetch volumes/frus1938v03.xml``), not ``fetch-ac4``:
+    its name in the source, so two files with one stem in two folders are told apart."""
+    def name(parameters: dict) -> str:
+        value = parameters[parameter]
+        item = value.item if isinstance(value, FetchedItem) else value
+        return f"{verb} {printable(item.name)}"
+    return name
+
+
+@task(name="scan", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def scan(source: Source) -> list[SourceItem]:
+    return source.scan()
+
+
+@task(name="scan-or-mirror", cache_policy=NO_CACHE)
+def scan_or_mirror(source: Source, mirror: Source) -> tuple[Source, list[SourceItem], str]:
+    """List ``source``, or when it cannot be listed the ``mirror``, without retrying an
+    unreachable upstream (the mirror is the fallback). Returns the source used, its items,
+    and why ``source`` could not be listed ("" when it could)."""
+    try:
+        return source, source.scan(), ""
+    except FetchError as exc:
+        return mirror, mirror.scan(), str(exc)
+
+
+PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def worth_retrying(task, task_run, state) -> bool:
+    """Whether a failed fetch may pass in 30 s: a network down, yes; a full or read-only
+    disk, or a local file that cannot be read, no."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as error:  # (a result that cannot be read: judge by that error)
+        exc = error
+    if not isinstance(exc, BaseException):
+        return True
+    if isinstance(exc, FetchError) and (exc.permanent or exc.item.startswith("file:")):
+        return False
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+            return False
+        exc = exc.__cause__ or exc.__context__
+    return True
+
+
+# Sources retry transient errors themselves (HTTP backoff); the task retries once more
+# for what outlives them (a network down for a minute).
+@task(name="fetch", task_run_name=_named("fetch", "item"), retries=1, retry_delay_seconds=30,
+      retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
+def fetch(source: Source, item: SourceItem) -> FetchedItem:
+    return source.fetch(item)
+
+
+@task(name="normalise-and-stage", task_run_name=_named("normalise", "fetched"), cache_policy=NO_CACHE)
+def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
+                        source: str | None) -> tuple[Staged, dict[str, int], float]:
+    """Parse one item and stage its rows for the commit (in a worker process); returns the
+    staged item, its rejects by reason and the seconds it took."""
+    from tasks.normalise import FrusError, NormaliseError, normalise_item  # (here: a run with nothing new needs neither)
+
+    start = time.perf_counter()
+    lineage = Lineage(fetched.item.uri, fetched.sha256, run_id)
+    reason = trace = None
+    try:
+        parsed = normalise_item(fetched, reviewed=is_reviewed_source(source))
+    except FrusError as exc:  # a refusal: its message says it all
+        reason = str(exc)
+    except Exception as exc:  # a crash: its type and message on one line, its traceback kept
+        reason = printable(f"{fetched.item.uri}: {type(exc).__name__}: {exc}")[:200]
+        trace = traceback.format_exc()
+    if reason is not None:  # raised outside the except: no unpicklable lxml error as context
+        raise NormaliseError(reason, traceback=trace)
+    folder = staging.stage_volume(data_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
+                                  parsed.is_volume)
+    entry = ItemEntry(
+        uri=fetched.item.uri, volume_id=parsed.volume.volume_id, sha256=fetched.sha256,
+        version=fetched.item.version, parser_version=PARSER_VERSION, run_id=run_id,
+        ingested_at=utcnow().isoformat(), documents=len(parsed.documents),
+        source=source, name=fetched.item.name, rejects=len(parsed.rejects),
+    )
+    reasons: dict[str, int] = {}
+    for r in parsed.rejects:
+        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    return Staged(entry, folder), reasons, time.perf_counter() - start
+
+
+@task(name="deduplicate", cache_policy=NO_CACHE)
+def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str):
+    """Duplicate links and clusters of the state about to be committed (changed documents
+    matched against the stored signatures), in a process of its own (``tasks.lake.apart``)."""
+    return deduplicate_apart(lake, changed, staged, run_id)
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit(lake: Lake, run: dict, staged: list[Staged], updated: list[ItemEntry],
+           failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe) -> int:
+    links, duplicates = dedupe if dedupe else (None, None)
+    return lake.commit(run, staged, updated, failures, base_failures, links, duplicates)
+
+
+@task(name="refresh-warehouse", cache_policy=NO_CACHE)
+def refresh_warehouse(data_root: Path) -> bool:
+    return db.refresh_apart(data_root)  # (its memory goes back to the system when it is done)
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def task_runner(workers: int | None = None, dask_address: str | None = None):
+    """Where the per-volume normalise-and-stage tasks run.
+
+    ``workers`` processes of this machine (default: one per core; 1 = in this process, one
+    volume at a time while the next is fetched), through Prefect's process pool; or, with
+    ``dask_address``, the Dask scheduler there (prefect-dask), whose workers must see the same
+    data root (a shared file system) and reach the same Prefect API.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # the client's chatter
+        return DaskTaskRunner(address=dask_address)
+    if workers == 1:
+        return ThreadPoolTaskRunner(max_workers=1)
+    return ProcessPoolTaskRunner(max_workers=workers)
