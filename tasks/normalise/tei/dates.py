@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
@@ -19,16 +18,6 @@ from tasks.normalise.tei.text import ATTACHMENT, NOTE, plain_text
 _ISO = re.compile(
     r"^(\d{4})(?:-(\d\d)(?:-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?(?:\.\d+)?)?)?)?(Z|[+-]\d\d:?\d\d)?$"
 )
-
-
-@dataclass(slots=True)
-class DocDates:
-    place: str | None = None
-    text: str | None = None
-    min: datetime | None = None
-    max: datetime | None = None
-    min_iso: str | None = None
-    max_iso: str | None = None
 
 
 def parse_iso(value: str | None, end: bool = False) -> datetime | None:
@@ -56,15 +45,16 @@ def _plausible(value: str | None) -> bool:
     return parsed is not None and plausible_year(parsed.year)
 
 
-def document_dates(div: etree._Element) -> DocDates:
-    """Place, printed date and date range of a document ``div``."""
-    out = DocDates()
+def document_dates(div: etree._Element) -> dict[str, object]:
+    """Place, printed date and date range of a document ``div``, as the fields of
+    :class:`~tasks.records.Document` (``place``, ``date_text``, ``date_min``…; one absent is None)."""
+    out: dict[str, object] = {}
     dateline = _first_own(div, TEI + "dateline")
     if dateline is not None:
         place = dateline.find(f".//{TEI}placeName")
-        out.place = plain_text(place).rstrip(",.") or None if place is not None else None
+        out["place"] = plain_text(place).rstrip(",.") or None if place is not None else None
         date = dateline.find(f".//{TEI}date")
-        out.text = plain_text(date if date is not None else dateline) or None
+        out["date_text"] = plain_text(date if date is not None else dateline) or None
     lo, hi = div.get(FRUS + "doc-dateTime-min"), div.get(FRUS + "doc-dateTime-max")
     hi = hi if _plausible(hi) else lo  # a missing or broken max: the min stands for both
     if not _plausible(lo):
@@ -72,12 +62,12 @@ def document_dates(div: etree._Element) -> DocDates:
         for date in _dates_in_order(div, dateline):
             lo, hi = _range(date)
             if lo:
-                if out.text is None:
-                    out.text = plain_text(date) or None
+                if out.get("date_text") is None:
+                    out["date_text"] = plain_text(date) or None
                 break
     if lo:
-        out.min, out.min_iso = parse_iso(lo), lo
-        out.max, out.max_iso = parse_iso(hi or lo, end=True), hi or lo
+        out["date_min"], out["date_min_iso"] = parse_iso(lo), lo
+        out["date_max"], out["date_max_iso"] = parse_iso(hi or lo, end=True), hi or lo
     return out
 
 

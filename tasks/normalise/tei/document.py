@@ -47,7 +47,6 @@ def parse_document(entry: Entry, volume_id: str, index: int) -> Document:
     if not note.get("despatch_number"):
         found = common.despatch_paragraph(_first_paragraphs(div))
         note.update({k: v for k, v in found.items() if v and not note.get(k)})
-    dates = document_dates(div)
     doc = Document(
         doc_key=walk.doc_key, volume_id=volume_id, doc_id=doc_id,
         url=common.canonical_url(volume_id, doc_id) if div.get(XML_ID) else None,
@@ -55,8 +54,7 @@ def parse_document(entry: Entry, volume_id: str, index: int) -> Document:
         chapter_path=entry.chapter_path, source_notes=notes, title=title,
         is_extract=bool(note.pop("is_extract", False)), is_translation=bool(note.pop("is_translation", False)),
         is_paraphrase=bool(note.pop("is_paraphrase", False)), **note, **_correspondents(head, title),
-        place=dates.place, date_text=dates.text, date_min=dates.min, date_max=dates.max,
-        date_min_iso=dates.min_iso, date_max_iso=dates.max_iso,
+        **document_dates(div),
         page_start=(walk.parts[0].page if walk.parts else None) or entry.page, page_end=walk.page,
         footnotes=walk.footnotes,
     )
