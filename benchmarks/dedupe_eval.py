@@ -74,7 +74,26 @@ def main() -> None:
             positives.append((d.doc_key, key, tag))
     positives.append((seed.doc_key, d83.doc_key, "seed-d83"))
 
-    # negatives
+    negatives, top_j = _negatives(docs, base, by_key, rng)
+
+    n_pos, n_neg = len(positives), len(negatives)
+    print(f"corpus: {len(docs)} documents from {CORPUS}")
+    print(f"labelled pairs: {n_pos + n_neg} ({n_pos} positive, {n_neg} negative: "
+          + ", ".join(f"{t} {sum(1 for x in negatives if x[2] == t)}" for t in ("same-sender-day", "file-prefix", "top-jaccard"))
+          + f"; top-jaccard negatives span {min(top_j):.2f}-{max(top_j):.2f})")
+    for threshold in (0.6, DEFAULT_THRESHOLD, 0.9):
+        _score(threshold, base + extra, positives, negatives)
+    t1 = time.perf_counter()
+    rows = find_duplicates(base)
+    dedupe_s = time.perf_counter() - t1
+    print(f"time: parse {len(docs)} documents (19 volumes) {parse_s:.1f} s; "
+          f"find_duplicates over {len(base)} documents {dedupe_s:.1f} s "
+          f"({len({r.cluster_id for r in rows})} clusters, {len(rows)} rows)")
+
+
+def _negatives(docs, base, by_key, rng) -> tuple[set[tuple[str, str, str]], list[float]]:
+    """Labelled non-duplicates: same sender and day, same file-number prefix, and the pairs of
+    highest Jaccard that a metadata conflict keeps apart (with their Jaccards)."""
     negatives: set[tuple[str, str, str]] = set()
     groups = defaultdict(list)
     for d in docs:
@@ -105,36 +124,29 @@ def main() -> None:
     top.sort(reverse=True)
     negatives |= {(a, b, "top-jaccard") for _, a, b in top[:150]}
     top_j = [j for j, _, _ in top[:150]]
+    return negatives, top_j
 
-    n_pos, n_neg = len(positives), len(negatives)
-    print(f"corpus: {len(docs)} documents from {CORPUS}")
-    print(f"labelled pairs: {n_pos + n_neg} ({n_pos} positive, {n_neg} negative: "
-          + ", ".join(f"{t} {sum(1 for x in negatives if x[2] == t)}" for t in ("same-sender-day", "file-prefix", "top-jaccard"))
-          + f"; top-jaccard negatives span {min(top_j):.2f}-{max(top_j):.2f})")
-    for threshold in (0.6, DEFAULT_THRESHOLD, 0.9):
-        rows = find_duplicates(base + extra, threshold=threshold)
-        cluster = {r.doc_key: r.cluster_id for r in rows}
 
-        def dup(a: str, b: str) -> bool:
-            return a in cluster and cluster.get(a) == cluster.get(b)
+def _score(threshold: float, docs, positives, negatives) -> None:
+    """Print the precision and recall of ``find_duplicates`` at ``threshold`` on the labelled pairs."""
+    n_pos = len(positives)
+    rows = find_duplicates(docs, threshold=threshold)
+    cluster = {r.doc_key: r.cluster_id for r in rows}
 
-        tp = sum(dup(a, b) for a, b, _ in positives)
-        fp = sum(dup(a, b) for a, b, _ in negatives)
-        prec = tp / (tp + fp) if tp + fp else 1.0
-        missed = defaultdict(int)
-        for a, b, tag in positives:
-            if not dup(a, b):
-                missed[tag] += 1
-        fps = sorted({t for a, b, t in negatives if dup(a, b)})
-        print(f"threshold {threshold:.2f}: precision {prec:.3f} recall {tp / n_pos:.3f} "
-              f"(tp {tp}, fp {fp}, fn {n_pos - tp}; missed by kind {dict(missed)}; fp kinds {fps}; "
-              f"{len(set(cluster.values()))} clusters)")
-    t1 = time.perf_counter()
-    rows = find_duplicates(base)
-    dedupe_s = time.perf_counter() - t1
-    print(f"time: parse {len(docs)} documents (19 volumes) {parse_s:.1f} s; "
-          f"find_duplicates over {len(base)} documents {dedupe_s:.1f} s "
-          f"({len({r.cluster_id for r in rows})} clusters, {len(rows)} rows)")
+    def dup(a: str, b: str) -> bool:
+        return a in cluster and cluster.get(a) == cluster.get(b)
+
+    tp = sum(dup(a, b) for a, b, _ in positives)
+    fp = sum(dup(a, b) for a, b, _ in negatives)
+    prec = tp / (tp + fp) if tp + fp else 1.0
+    missed = defaultdict(int)
+    for a, b, tag in positives:
+        if not dup(a, b):
+            missed[tag] += 1
+    fps = sorted({t for a, b, t in negatives if dup(a, b)})
+    print(f"threshold {threshold:.2f}: precision {prec:.3f} recall {tp / n_pos:.3f} "
+          f"(tp {tp}, fp {fp}, fn {n_pos - tp}; missed by kind {dict(missed)}; fp kinds {fps}; "
+          f"{len(set(cluster.values()))} clusters)")
 
 
 if __name__ == "__main__":

@@ -59,34 +59,7 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
         for f in files:
             docs += len(parse_volume(f).documents)
     elif phase == "store":
-        from tasks.lake import staging
-        from tasks.lake.catalog import Lake, Staged
-        from tasks.lake.dedupe import deduplicate
-        from tasks.normalise import normalise_item
-        from tasks.records import ItemEntry, Lineage, utcnow
-        from tasks.sources import open_source
-        from warehouse import db
-
-        lake = Lake(data)
-        staged = []
-        with open_source(str(corpus / "frus"), data) as src:
-            for item in src.scan():
-                fetched = src.fetch(item)
-                parsed = normalise_item(fetched)
-                folder = staging.stage_volume(data, parsed.volume, parsed.documents, parsed.rejects,
-                                              Lineage(item.uri, fetched.sha256, "bench"), parsed.is_volume)
-                staged.append(Staged(ItemEntry(item.uri, parsed.volume.volume_id, fetched.sha256, item.version,
-                                               "bench", "bench", utcnow().isoformat(), len(parsed.documents)),
-                                     folder))
-                docs += len(parsed.documents)
-        lake.ensure()
-        links, dups = deduplicate(lake, {s.entry.uri for s in staged}, staged, "bench")
-        lake.commit({"run_id": "bench", "source": "bench", "started_at": utcnow(), "status": "completed"},
-                    staged, links=links, duplicates=dups)
-        lake.export_runs()
-        t_lake = time.perf_counter() - t0
-        db.refresh(data, force=True)
-        return {"seconds": time.perf_counter() - t0, "lake_seconds": t_lake, "documents": docs}
+        return _store_phase(corpus, data, t0)
     elif phase == "flow":
         from flows.ingest import ingest
 
@@ -106,6 +79,40 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
     elif phase == "git":
         return _git_phase(corpus, data)
     return {"seconds": time.perf_counter() - t0, "documents": docs}
+
+
+def _store_phase(corpus: Path, data: Path, t0: float) -> dict:
+    """Normalise, stage, deduplicate and commit every volume without Prefect, then build the
+    warehouse (``lake_seconds``: up to the commit)."""
+    docs = 0
+    from tasks.lake import staging
+    from tasks.lake.catalog import Lake, Staged
+    from tasks.lake.dedupe import deduplicate
+    from tasks.normalise import normalise_item
+    from tasks.records import ItemEntry, Lineage, utcnow
+    from tasks.sources import open_source
+    from warehouse import db
+
+    lake = Lake(data)
+    staged = []
+    with open_source(str(corpus / "frus"), data) as src:
+        for item in src.scan():
+            fetched = src.fetch(item)
+            parsed = normalise_item(fetched)
+            folder = staging.stage_volume(data, parsed.volume, parsed.documents, parsed.rejects,
+                                          Lineage(item.uri, fetched.sha256, "bench"), parsed.is_volume)
+            staged.append(Staged(ItemEntry(item.uri, parsed.volume.volume_id, fetched.sha256, item.version,
+                                           "bench", "bench", utcnow().isoformat(), len(parsed.documents)),
+                                 folder))
+            docs += len(parsed.documents)
+    lake.ensure()
+    links, dups = deduplicate(lake, {s.entry.uri for s in staged}, staged, "bench")
+    lake.commit({"run_id": "bench", "source": "bench", "started_at": utcnow(), "status": "completed"},
+                staged, links=links, duplicates=dups)
+    lake.export_runs()
+    t_lake = time.perf_counter() - t0
+    db.refresh(data, force=True)
+    return {"seconds": time.perf_counter() - t0, "lake_seconds": t_lake, "documents": docs}
 
 
 def _git(repo: Path, *args: str) -> None:
