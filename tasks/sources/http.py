@@ -82,7 +82,7 @@ class HttpSource(Source):
             head: whether ``scan`` sends HEAD requests (else every version is unverified).
         """
         self.uri, self.data_root, self.volumes = uri, Path(data_root), volumes
-        self.urls = [*self._expand(uri, volumes), *(urls or [])]
+        self.urls = [*_expand(uri, volumes), *(urls or [])]
         self.max_size, self.retries, self.head = max_size, retries, head
         self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
         self.validators = ValidatorStore(self.data_root)
@@ -147,7 +147,7 @@ class HttpSource(Source):
                 if status == 304 and headers:  # unchanged: the blob we landed last time
                     return FetchedItem(item, landed_before, known["sha256"], known["size"])
                 if status in _RETRY_STATUS:
-                    raise _Retryable(f"HTTP {status}", self._retry_after(resp))
+                    raise _Retryable(f"HTTP {status}", _retry_after(resp, self.max_retry_after))
                 if status != 200:
                     raise FetchError(url, f"HTTP {status}")
                 length = _content_length(resp)
@@ -192,24 +192,27 @@ class HttpSource(Source):
             return f"lm:{modified}|{resp.headers.get('content-length', '')}"
         return _unverified()
 
-    def _retry_after(self, resp: httpx.Response) -> float | None:
-        value = resp.headers.get("retry-after", "").strip()
-        if value.isdigit():
-            return min(float(value), self.max_retry_after)
-        try:  # the other form: an HTTP date
-            wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, min(wait, self.max_retry_after))
 
-    @staticmethod
-    def _expand(uri: str, volumes: list[str] | None) -> list[str]:
-        if not uri or kind_of(urlparse(uri).path):
-            return [uri] if uri else []
-        if not volumes or any(c in v for v in volumes for c in "*?["):
-            raise ValueError(f"{uri}: an HTTP base URL has no listing; give volume ids "
-                             "(not globs), a URL ending in .xml, or urls:FILE")
-        return [f"{uri.rstrip('/')}/{v.removesuffix('.xml')}.xml" for v in volumes]
+def _retry_after(resp: httpx.Response, cap: float) -> float | None:
+    """The seconds a server's Retry-After asks for (at most ``cap``), or None."""
+    value = resp.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return min(float(value), cap)
+    try:  # the other form: an HTTP date
+        wait = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(wait, cap))
+
+
+def _expand(uri: str, volumes: list[str] | None) -> list[str]:
+    """The item URLs of ``uri``: itself (an item's URL), or a base URL completed by ``volumes``."""
+    if not uri or kind_of(urlparse(uri).path):
+        return [uri] if uri else []
+    if not volumes or any(c in v for v in volumes for c in "*?["):
+        raise ValueError(f"{uri}: an HTTP base URL has no listing; give volume ids "
+                         "(not globs), a URL ending in .xml, or urls:FILE")
+    return [f"{uri.rstrip('/')}/{v.removesuffix('.xml')}.xml" for v in volumes]
 
 
 def _content_length(resp: httpx.Response) -> int | None:
