@@ -143,7 +143,7 @@ def _without_password(url: str) -> str:
         password = urlsplit(url).password
     except ValueError:  # (a malformed netloc: nothing to read a password from)
         return url
-    return url if not password else url.replace(f":{password}@", ":***@", 1)
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)  # ("u:@": hidden too)
 
 
 def _local_path(path: str) -> Path:
