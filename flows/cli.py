@@ -1,4 +1,5 @@
-"""The ``frus`` command: ingest, serve, server, search, sql, shell, status, refresh.
+"""The ``frus`` command: ingest, serve, server, search, show, export, plot, sql, shell, status,
+refresh (search and show in flows/analyst.py, export and plot in flows/exports.py).
 
 Every argument is checked before Prefect starts (a temporary API, or a flow run on a
 server): a bad one is one line and exit 2 (argparse) or 1.
@@ -79,13 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--interval", type=float, default=None, metavar="SECONDS",
                    help="run every SECONDS instead of on the cron schedule (tests, demos)")
 
-    c = command("search", cmd_search, "Documents whose title or body mention a phrase.")
-    c.description = ("Documents whose title or body mention a phrase: the mentions() macro, run "
-                     "the read-only way frus sql runs a statement.")
-    c.add_argument("phrase")
-    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    c.add_argument("--notes", action="store_true", help="also match footnotes")
-    c.add_argument("--limit", type=_positive, default=None, help="at most this many rows")
+    from flows import analyst, exports  # search, show; export, plot
+
+    analyst.register(sub, command)
+    exports.register(sub, command)
 
     c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
     c.description = ("Run one read-only SQL statement against the warehouse: a SELECT (or FROM, WITH, "
@@ -204,17 +202,6 @@ def cmd_server(args) -> int:
     sys.stderr.flush()
     os.execve(prefect, [str(prefect), "server", "start", "--host", args.host, "--port", str(args.port)], env)
     return 0  # not reached
-
-
-def cmd_search(args) -> int:
-    if not args.phrase.strip():
-        raise ValueError("search for what? the phrase is empty")
-    limit = f" LIMIT {int(args.limit)}" if args.limit else ""
-    sql = ("SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits, snippet "
-           f"FROM mentions(?, include_notes := ?){limit}")
-    cols, rows = _query(args.data, sql, [args.phrase, args.notes])
-    _print(cols, rows, args.format)
-    return 0
 
 
 def cmd_sql(args) -> int:
