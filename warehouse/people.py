@@ -73,15 +73,16 @@ def _link(con: duckdb.DuckDBPyConnection, versions: str) -> None:
     docs = con.execute(_DOCS.format(versions)).fetchall()
     if not docs:
         return
-    index, secretaries = _people_index(con)
+    index, secretaries, by_id = _people_index(con)
     places = places_link.PlaceIndex.load(con)
     people_rows, place_rows = [], []
     for row in docs:
         doc = dict(zip(("version_id", "doc_key", "sender", "sender_role", "recipient", "recipient_role",
                         "signature", "place", "day"), row))
         posts = _posts(doc, places)
-        people_rows.extend(_doc_people(doc, index, secretaries, posts))
-        place_rows.extend(places.link(doc))
+        found = _doc_people(doc, index, secretaries, posts)
+        people_rows.extend(found)
+        place_rows.extend(places.link(doc, _role_posts(doc) | _sender_posts(found, by_id, doc["day"])))
     duck.temp_table(con, "new_person_links", _arrow(people_rows, _COLUMNS))
     con.execute("INSERT INTO person_link_rows BY NAME SELECT * FROM new_person_links")
     duck.temp_table(con, "new_place_links", _arrow(place_rows, places_link.COLUMNS))
@@ -117,17 +118,31 @@ def _people_index(con: duckdb.DuckDBPyConnection):
     index: dict[str, list[pl.Person]] = defaultdict(list)
     for person in people.values():
         index[person.surname.split()[-1] if person.surname else ""].append(person)
-    return index, secretaries
+    return index, secretaries, people
+
+
+def _post_of(role: str | None) -> str | None:
+    """The post a role names, as pocom's ids (``Ambassador in Great Britain`` → united-kingdom)."""
+    for sep in (" in ", " at ", " to "):
+        if role and sep in role:
+            where = pl.fold(role.rsplit(sep, 1)[1]).strip()
+            return _ALIASES.get(where, where.removeprefix("the ").replace(" ", "-"))
+    return None
+
+
+def _role_posts(doc: dict) -> frozenset[str]:
+    return frozenset(p for p in (_post_of(doc["sender_role"]), _post_of(doc["recipient_role"])) if p)
+
+
+def _sender_posts(found: list[tuple], by_id: dict[str, pl.Person], day) -> frozenset[str]:
+    """The posts the linked sender held as chief of mission at the date (where he wrote from)."""
+    people = [by_id[r[2]] for r in found if r[3] == "sender" and r[2] in by_id] if day else []
+    return frozenset(x[1] for p in people for x in pl.held_at(p, day) if x[0] == "mission")
 
 
 def _posts(doc: dict, places: places_link.PlaceIndex) -> frozenset[str]:
     """Posts a document's correspondents may hold: the countries of its roles and place."""
-    posts = set()
-    for role in (doc["sender_role"], doc["recipient_role"]):
-        for sep in (" in ", " at ", " to "):
-            if role and sep in role:
-                where = pl.fold(role.rsplit(sep, 1)[1]).strip()
-                posts.add(_ALIASES.get(where, where.removeprefix("the ").replace(" ", "-")))
+    posts = set(_role_posts(doc))
     territory = places.territory_of(doc["place"])
     if territory:
         posts.add(territory)
@@ -143,7 +158,8 @@ def _doc_people(doc: dict, index, secretaries, posts) -> list[tuple]:
         name = pl.parse_name(printed) if not is_office else None
         if role == "sender" and signature and (is_office or (name and name.surname == signature.surname)):
             name, printed = signature, doc["signature"] if is_office else printed
-        ev = pl.Evidence(printed, office, doc["day"], posts, doc["signature"] if role == "sender" else None)
+        ev = pl.Evidence(printed, office, doc["day"], posts, doc["signature"] if role == "sender" else None,
+                         _post_of(office))
         hit = None
         if name is not None:
             hit = pl.choose(pl.candidates(index, name), ev)
@@ -154,7 +170,8 @@ def _doc_people(doc: dict, index, secretaries, posts) -> list[tuple]:
             person = hit[0] if isinstance(hit[0], str) else hit[0].person_id
             rows.append((doc["version_id"], doc["doc_key"], person, role, doc[role], hit[1], hit[2]))
     if signature:
-        ev = pl.Evidence(doc["signature"], doc["sender_role"], doc["day"], posts, doc["signature"])
+        ev = pl.Evidence(doc["signature"], doc["sender_role"], doc["day"], posts, doc["signature"],
+                         _post_of(doc["sender_role"]))
         hit = pl.choose(pl.candidates(index, signature), ev)
         if hit:
             rows.append((doc["version_id"], doc["doc_key"], hit[0].person_id, "signer", doc["signature"],

@@ -109,6 +109,7 @@ class Evidence:
     when: date | None
     posts: frozenset[str] = frozenset()
     signature: str | None = None
+    own_post: str | None = None  # the post the correspondent's own role names (Chargé in Honduras)
 
 
 def candidates(index: dict[str, list[Person]], name: Name) -> list[Person]:
@@ -137,6 +138,11 @@ def choose(found: list[Person], ev: Evidence) -> tuple[Person, str, float] | Non
             dated.append((person, held))
     if not dated:
         return _rising(found, ev)
+    if ev.own_post:  # a chief of mission elsewhere at the date is not the one named here
+        dated = [(p, h) for p, h in dated
+                 if any(x[0] != "mission" or x[1] == ev.own_post for x in h)] or []
+        if not dated:
+            return None
     if len(dated) == 1:
         person, held = dated[0]
         posted = any(p[1] in ev.posts for p in held)

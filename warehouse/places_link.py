@@ -9,12 +9,18 @@ is followed back through its predecessors to the one valid in the document's yea
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 import duckdb
 
 from warehouse.people_link import fold
+
+
+def key(name: str) -> str:
+    """A place name's form for lookups: folded, letters only (``Tien-tsin`` = ``Tientsin``)."""
+    return re.sub(r"[^a-z]", "", fold(name))
 
 COLUMNS = ("version_id", "doc_key", "place_id", "name", "kind", "latitude", "longitude", "method", "score")
 
@@ -33,21 +39,22 @@ class PlaceIndex:
         for row in con.execute("SELECT locale_id, name, territory_id, latitude, longitude, alternate_names "
                                "FROM ref_locales").fetchall():
             for name in {row[1], *row[5]}:
-                locales[fold(name)].append(row[:5])
+                locales[key(name)].append(row[:5])
         territories, by_name = {}, defaultdict(list)
         for row in con.execute("SELECT territory_id, short_name, valid_since, valid_until, predecessors "
                                "FROM ref_territories").fetchall():
             territories[row[0]] = row
-            by_name[fold(row[1])].append(row[0])
+            by_name[key(row[1])].append(row[0])
         return cls(dict(locales), territories, dict(by_name))
 
     def _segments(self, place: str | None) -> list[str]:
-        return [fold(s).strip(" .") for s in reversed((place or "").split(","))]
+        return [key(s) for s in reversed((place or "").split(","))]
 
-    def locale_of(self, place: str | None) -> tuple | None:
-        """The one locale a place names (see the module's rule), else None."""
+    def locale_of(self, place: str | None, posts: frozenset[str] = frozenset()) -> tuple | None:
+        """The one locale a place names (see the module's rule; ``posts``: the present
+        territories of the correspondents' posts), else None."""
         segments = self._segments(place)
-        countries = {t for s in segments for t in self._present(s)}
+        countries = {t for s in segments for t in self._present(s)} | posts
         for seg in segments:
             found = self.locales.get(seg, [])
             if len(found) > 1:
@@ -65,22 +72,26 @@ class PlaceIndex:
         return {t for t in self.by_name.get(segment, []) if self.territories[t][3] in (None, 9999)}
 
     def valid_in(self, territory: str | None, year: int | None) -> str | None:
-        """``territory`` or the predecessor valid in ``year`` (one, else None)."""
-        seen, todo = set(), [territory] if territory else []
-        while todo and year is not None:
-            tid = todo.pop()
-            if tid in seen or tid not in self.territories:
-                continue
-            seen.add(tid)
-            _, _, since, until, preds = self.territories[tid]
-            if (since is None or since <= year) and (until is None or year <= until):
-                return tid
-            todo.extend(preds)
+        """``territory`` or its nearest predecessors valid in ``year``: one, else None (two
+        valid at once, Canada East and West in 1864 for Montreal, tell nothing)."""
+        level, seen = [territory] if territory else [], set()
+        while level and year is not None:
+            valid = {t for t in level if self._valid(t, year)}
+            if valid:
+                return valid.pop() if len(valid) == 1 else None
+            seen.update(level)
+            level = [p for t in level if t in self.territories for p in self.territories[t][4] if p not in seen]
         return None
 
-    def link(self, doc: dict) -> list[tuple]:
+    def _valid(self, tid: str, year: int) -> bool:
+        if tid not in self.territories:
+            return False
+        since, until = self.territories[tid][2:4]
+        return (since is None or since <= year) and (until is None or year <= until)
+
+    def link(self, doc: dict, posts: frozenset[str] = frozenset()) -> list[tuple]:
         """The document's rows of ``place_link_rows``: its locale, the territory of its date."""
-        locale = self.locale_of(doc["place"])
+        locale = self.locale_of(doc["place"], posts)
         if locale is None:
             return []
         key, rows = (doc["version_id"], doc["doc_key"]), []
