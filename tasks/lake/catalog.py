@@ -174,11 +174,7 @@ class Lake:
     def _create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create every table (in one transaction) and record the catalog in the data root."""
         con.execute("BEGIN")
-        for name, schema in LAKE_TABLES.items():
-            empty = pa.Table.from_pylist([], schema)  # noqa: F841 (read by DuckDB below)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} AS SELECT * FROM empty")
-            if name in SCHEMAS and "volume_id" in schema.names:
-                con.execute(f"ALTER TABLE {ALIAS}.{name} SET PARTITIONED BY (volume_id)")
+        _add_tables(con, LAKE_TABLES)
         con.execute("COMMIT")
         con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
         atomic_write_bytes(self.data_root, SETTINGS, json.dumps(
@@ -333,9 +329,23 @@ class Lake:
             con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
 
 
+def _add_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Schema]) -> None:
+    """Create ``tables`` (name → schema) in the lake, an item's tables partitioned by volume."""
+    for name, schema in tables.items():
+        empty = pa.Table.from_pylist([], schema)  # noqa: F841 (read by DuckDB below)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} AS SELECT * FROM empty")
+        if name in SCHEMAS and "volume_id" in schema.names:
+            con.execute(f"ALTER TABLE {ALIAS}.{name} SET PARTITIONED BY (volume_id)")
+
+
 def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Columns the model added to ``runs`` since the lake was created (flow_run_id, trigger,
-    refresh_seconds): added, empty for older runs."""
+    refresh_seconds): added, empty for older runs; tables added since (``reference_rows``):
+    created empty."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                        [ALIAS]).fetchall()}
+    if missing := {n: s for n, s in LAKE_TABLES.items() if n not in tables}:
+        _add_tables(con, missing)
     have = {r[0] for r in con.execute(f"DESCRIBE {ALIAS}.runs").fetchall()}
     for f in RUNS:
         if f.name not in have:
