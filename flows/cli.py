@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     c.description = ("Open the warehouse in the duckdb shell, read-only and in safe mode: it reads no "
                      "file but the warehouse and the runs file its views read (no COPY, read_csv, "
                      "ATTACH, INSTALL; no .shell, .system, .output, .read, .open), its configuration "
-                     "locked. To export, frus sql --format csv > FILE; `duckdb -readonly "
+                     "locked. To export, frus export QUERY --out FILE; `duckdb -readonly "
                      "DATA/warehouse.duckdb` by hand is the full DuckDB.")
     c = command("status", cmd_status, "What the lake and warehouse hold, and the last runs (exit 1 when "
                 "the last run failed).")

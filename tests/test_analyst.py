@@ -16,9 +16,11 @@ from warehouse import db
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, corpus: Path) -> Path:
-    """The volumes, the excerpts and the seed page text, ingested once (links to the corpus)."""
+    """The volumes, the excerpts, the seed page text and the authority lists, ingested once
+    (links to the corpus)."""
     src = tmp_path_factory.mktemp("src")
-    for f in [*(corpus / "frus").rglob("*.xml"), corpus / "seed" / "000_06e3c999c372cd2d.txt"]:
+    for f in [*(corpus / "frus").rglob("*.xml"), corpus / "seed" / "000_06e3c999c372cd2d.txt",
+              *(corpus / "reference").glob("*.csv")]:
         (src / f.name).symlink_to(f)
     root = tmp_path_factory.mktemp("analyst-data")
     summary = run_ingest(source=str(src), data_dir=str(root), follow_links=True)
@@ -74,6 +76,26 @@ def test_filters_match_an_independent_selection(data: Path, capsys):
     assert [h["doc_key"] for h in phrase] == ["frus1938v03/d83"]  # Paris d37 (1919) filtered out
     assert cli.main(["search", "x", "--from", "1938-13", "--data", str(data)]) == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_person_and_place_filters_keep_the_linked_documents(data: Path, capsys):
+    q = "Soviet Mongolia Japan"
+    every = _search(capsys, data, q, "--limit", "100000")["hits"]
+    henderson = {k for (k,) in _sql(data, "SELECT doc_key FROM document_people "
+                                          "WHERE person_id = 'henderson-loy-wesley'")}
+    assert "frus1938v03/d83" in henderson
+    [(name,)] = _sql(data, "SELECT name FROM people WHERE person_id = 'henderson-loy-wesley'")
+    for who in ("henderson-loy-wesley", name):
+        got = _search(capsys, data, q, "--person", who, "--limit", "100000")["hits"]
+        assert [h["doc_key"] for h in got] == [h["doc_key"] for h in every if h["doc_key"] in henderson], who
+    [(place_id, place)] = _sql(data, "SELECT place_id, name FROM document_places WHERE doc_key = "
+                                     "'frus1938v03/d83' AND kind = 'locale'")
+    there = {k for (k,) in _sql(data, "SELECT doc_key FROM document_places WHERE place_id = ?", [place_id])}
+    for where in (place_id, place):
+        got = _search(capsys, data, q, "--place", where, "--limit", "100000")["hits"]
+        assert [h["doc_key"] for h in got] == [h["doc_key"] for h in every if h["doc_key"] in there] != []
+    both = _search(capsys, data, q, "--place", place_id, "--person", "henderson-loy-wesley")["hits"]
+    assert {h["doc_key"] for h in both} <= henderson & there and "frus1938v03/d83" in {h["doc_key"] for h in both}
 
 
 def test_facets_count_every_hit(data: Path, capsys):
@@ -168,10 +190,12 @@ def test_plot_renders_each_format(data: Path, tmp_path: Path, capsys):
     assert "<svg" in (tmp_path / "plot.html").read_text()
     with connection(str(data)) as con:
         rows = exports.mentions_per_year(con, "Nicaragua", "sender", False)
+        countries = exports.mentions_per_year(con, "Nicaragua", "country", False)
         total = con.execute("SELECT count(*) FROM phrase_search('Nicaragua', include_notes := false) "
                             "WHERE date_min IS NOT NULL").fetchone()[0]
     fig = exports.figure(rows, "Nicaragua", "sender")
     heights = sum(bar.get_height() for bar in fig.axes[0].patches)
-    assert heights == total == sum(n for _, _, n in rows) > 50
+    assert heights == total == sum(n for _, _, n in rows) == sum(n for _, _, n in countries) > 50
+    assert "Nicaragua" in {g for _, g, _ in countries}  # the territory of Managua and Bluefields
     top_sender = max({g for _, g, _ in rows}, key=lambda g: sum(n for _, s, n in rows if s == g))
     assert top_sender in (tmp_path / "plot.svg").read_text()

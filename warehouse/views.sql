@@ -159,7 +159,7 @@ ORDER BY score DESC, doc_key, seq;
 -- date_to (DATE, on date_min), volume (a volume_id), doc_type, keys (a list of doc_keys, e.g.
 -- (SELECT list(doc_key) FROM document_people WHERE person_id = '…'): frus search --person).
 CREATE OR REPLACE MACRO frus_keep(d_key, d_date, d_volume, d_type, date_from, date_to, volume, doc_type, keys) AS
-    (keys IS NULL OR list_contains(keys, d_key)) AND
+    (keys IS NULL OR d_key IN (SELECT unnest(keys))) AND
     (date_from IS NULL OR d_date >= CAST(date_from AS DATE))
     AND (date_to IS NULL OR d_date < CAST(date_to AS DATE) + INTERVAL 1 DAY)
     AND (volume IS NULL OR d_volume = volume)
