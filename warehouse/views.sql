@@ -172,6 +172,13 @@ CREATE OR REPLACE MACRO frus_snippet(s, rx) AS
                                    length(regexp_extract(s, rx)) + 160), '\s+', ' ', 'g'))
     END;
 
+-- The same around the first occurrence of a term (lower case): a constant pattern, so cheap.
+CREATE OR REPLACE MACRO frus_term_snippet(s, term) AS
+    CASE WHEN strpos(lower(coalesce(s, '')), term) > 0 THEN
+        trim(regexp_replace(substr(s, greatest(1, strpos(lower(s), term) - 80), length(term) + 160),
+                            '\s+', ' ', 'g'))
+    END;
+
 -- search_hits(query, …filters): the documents search_documents' BM25 finds, footnotes counted
 -- too (a footnote term weighs half a body term), filtered; no snippet (cheap: for facets).
 CREATE OR REPLACE MACRO search_hits(query, date_from := NULL, date_to := NULL, volume := NULL,
@@ -213,23 +220,20 @@ WITH best AS MATERIALIZED (
                               doc_type := doc_type, keys := keys)
     LIMIT coalesce(top, 9223372036854775807)
 ),
-rx AS MATERIALIZED (
-    SELECT version_id, '(?i)(^|[^\pL\pN])' || regexp_escape(best_term) || '($|[^\pL\pN])' AS rx FROM best
-),
 notes AS (
-    SELECT f.version_id, arg_min('[note ' || coalesce(f.n, '?') || '] ' || frus_snippet(f.text, rx.rx), f.part_seq) AS snip
-    FROM footnote_rows f JOIN rx USING (version_id)
+    SELECT f.version_id, arg_min('[note ' || coalesce(f.n, '?') || '] ' || frus_term_snippet(f.text, b.best_term),
+                                 f.part_seq) AS snip
+    FROM footnote_rows f JOIN best b USING (version_id)
     WHERE f.version_id IN (SELECT unnest((SELECT list(version_id) FROM best WHERE hits = 0)))
-      AND regexp_matches(f.text, rx.rx)
+      AND contains(lower(f.text), b.best_term)
     GROUP BY f.version_id
 )
 SELECT b.doc_key, b.volume_id, b.date_min, b.doc_type, b.title, b.sender, b.recipient, b.url, b.score,
        b.hits, b.note_hits,
-       coalesce(frus_snippet(d.text, rx.rx), n.snip, frus_snippet(d.title, rx.rx)) AS snippet
+       coalesce(frus_term_snippet(d.text, b.best_term), n.snip, frus_term_snippet(d.title, b.best_term)) AS snippet
 FROM best b
 JOIN document_versions d ON d.version_id = b.version_id
     AND d.version_id IN (SELECT unnest((SELECT list(version_id) FROM best)))
-JOIN rx ON rx.version_id = b.version_id
 LEFT JOIN notes n ON n.version_id = b.version_id
 ORDER BY b.score DESC, b.doc_key;
 
