@@ -171,6 +171,7 @@ def figure(rows: list[tuple[int, str, int]], phrase: str, by: str | None):
     for name in [g for g in keep if g in series] + (["other"] if "other" in series else []):
         ax.bar(years, series[name], bottom=bottom, label=name or None, width=0.8)
         bottom = [b + v for b, v in zip(bottom, series[name])]
+    ax.margins(y=0.08)
     ax.set_title(f"FRUS documents mentioning \u201c{phrase}\u201d, per year")
     ax.set_xlabel("year (date of the document)")
     ax.set_ylabel("documents")

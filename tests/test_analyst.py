@@ -74,8 +74,9 @@ def test_filters_match_an_independent_selection(data: Path, capsys):
         assert expected and [h["doc_key"] for h in got] == expected, args
     phrase = _search(capsys, data, "Outer Mongolia", "--phrase", "--from", "1938")["hits"]
     assert [h["doc_key"] for h in phrase] == ["frus1938v03/d83"]  # Paris d37 (1919) filtered out
-    assert cli.main(["search", "x", "--from", "1938-13", "--data", str(data)]) == 2
-    assert "not a date" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse: exit 2
+        cli.main(["search", "x", "--from", "1938-13", "--data", str(data)])
+    assert stop.value.code == 2 and "not a date" in capsys.readouterr().err
 
 
 def test_person_and_place_filters_keep_the_linked_documents(data: Path, capsys):
