@@ -1,4 +1,5 @@
-"""The ``frus`` command: ingest, serve, server, search, sql, shell, status, refresh.
+"""The ``frus`` command: ingest, serve, server, search, show, export, plot, sql, shell, status,
+refresh (search and show in flows/analyst.py, export and plot in flows/exports.py).
 
 Every argument is checked before Prefect starts (a temporary API, or a flow run on a
 server): a bad one is one line and exit 2 (argparse) or 1. The operators' commands are in
@@ -15,7 +16,7 @@ from pathlib import Path
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
 from flows import cli_operators as ops  # noqa: E402
-from flows.cli_shared import DEFAULT_DATA, check_data_root, positive, print_rows, query, version_text  # noqa: E402
+from flows.cli_shared import DEFAULT_DATA, check_data_root, print_rows, query, version_text  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     ops.add_ingest(command)
     ops.add_serve(command)
 
-    c = command("search", cmd_search, "Documents whose title or body mention a phrase.")
-    c.description = ("Documents whose title or body mention a phrase: the mentions() macro, run "
-                     "the read-only way frus sql runs a statement.")
-    c.add_argument("phrase")
-    c.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    c.add_argument("--notes", action="store_true", help="also match footnotes")
-    c.add_argument("--limit", type=positive, default=None, help="at most this many rows")
+    from flows import analyst, exports  # search, show; export, plot
+
+    analyst.register(sub, command)
+    exports.register(sub, command)
 
     c = command("sql", cmd_sql, "Run a SQL query against the warehouse (read-only).")
     c.description = ("Run one read-only SQL statement against the warehouse: a SELECT (or FROM, WITH, "
@@ -75,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     c.description = ("Open the warehouse in the duckdb shell, read-only and in safe mode: it reads no "
                      "file but the warehouse and the runs file its views read (no COPY, read_csv, "
                      "ATTACH, INSTALL; no .shell, .system, .output, .read, .open), its configuration "
-                     "locked. To export, frus sql --format csv > FILE; `duckdb -readonly "
+                     "locked. To export, frus export QUERY --out FILE; `duckdb -readonly "
                      "DATA/warehouse.duckdb` by hand is the full DuckDB.")
     ops.add_status(command)
     ops.add_server(sub)
@@ -84,17 +82,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # -- commands ------------------------------------------------------------------------
-
-
-def cmd_search(args) -> int:
-    if not args.phrase.strip():
-        raise ValueError("search for what? the phrase is empty")
-    limit = f" LIMIT {int(args.limit)}" if args.limit else ""
-    sql = ("SELECT doc_key, volume_id, date_min, title, sender, recipient, hits, note_hits, snippet "
-           f"FROM mentions(?, include_notes := ?){limit}")
-    cols, rows = query(args.data, sql, [args.phrase, args.notes])
-    print_rows(cols, rows, args.format)
-    return 0
 
 
 def cmd_sql(args) -> int:

@@ -105,7 +105,7 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
     if reason is not None:  # raised outside the except: no unpicklable lxml error as context
         raise NormaliseError(reason, traceback=trace)
     folder = staging.stage_volume(data_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
-                                  parsed.is_volume)
+                                  parsed.is_volume, parsed.references)
     entry = ItemEntry(
         uri=fetched.item.uri, volume_id=parsed.volume.volume_id, sha256=fetched.sha256,
         version=fetched.item.version, parser_version=PARSER_VERSION, run_id=run_id,

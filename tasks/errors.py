@@ -37,6 +37,11 @@ class PageTextError(FrusError, ValueError):
     """A page text (or its ``.url`` sidecar) refused: unreadable, or not a FRUS page."""
 
 
+class AuthorityListError(FrusError, ValueError):
+    """An authority list (CSV) refused whole: not UTF-8, not a known list, a missing column,
+    a row of the wrong width, or an empty or repeated id."""
+
+
 class DocumentError(FrusError):
     """One document of a volume could not be normalised: it becomes a reject row."""
 

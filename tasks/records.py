@@ -123,6 +123,15 @@ class Reject:
 
 
 @dataclass(slots=True)
+class ReferenceRow:
+    """One row of an authority list (pocom, hsg people, gsh), as its CSV holds it: the list is
+    the item's ``volume_id`` (``pocom_people``), ``record`` the row as a JSON object of strings."""
+
+    row: int
+    record: str
+
+
+@dataclass(slots=True)
 class Lineage:
     """Where a row came from; every lake row carries these columns."""
 

@@ -57,8 +57,8 @@ def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
             if "outer mongolia" in " ".join(f"{title or ''} {text}".split()).lower()
         )
     assert sorted(keys) == expected == ["frus1919Parisv01/d37", "frus1938v03/d83"]
-    assert cli.main(["search", "Outer Mongolia", "--data", str(corpus_data), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    assert cli.main(["search", "Outer Mongolia", "--phrase", "--data", str(corpus_data), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["hits"]
     assert sorted(r["doc_key"] for r in rows) == expected
     assert all(r["snippet"] and "mongolia" in r["snippet"].lower() for r in rows)
 

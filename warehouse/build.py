@@ -16,10 +16,11 @@ import duckdb
 from tasks.landing import inside
 from tasks.lake import duck
 from tasks.lake.catalog import RUNS_FILE, Lake, redacted
+from warehouse import people
 
 SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "changed.sql", "forget.sql", "items.sql", "ranges.sql", "index.sql",
-             "terms.sql", "state.sql")
+             "terms.sql", "state.sql") + people.SQL_FILES
 # What bounds an update's memory: the documents of the changed items written in one session,
 # and the words one index statement tokenises (5,000 documents of the average 550 words; a
 # range of long despatches holds fewer).
@@ -52,18 +53,23 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
         _run(con, sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
         changed = con.execute(sql("changed.sql") if since is not None else _ALL_ITEMS,
                               [int(since)] * 2 if since is not None else []).fetchall()
+        relink = people.prepare(con, changed, whole=since is None)  # people and places: warehouse/people.py
     for batch in _batches(changed, BATCH_DOCUMENTS):
         with _session(path, lake, snapshot) as con:
             duck.temp_column(con, "changed", batch, "uri")
             if since is not None:
+                _run(con, sql("people_forget.sql"))
                 _run(con, sql("forget.sql"))
             _run(con, sql("items.sql"))
+            people.link_new(con)
             ranges = con.execute(sql("ranges.sql"), [INDEX_WORDS]).fetchall()
             for start, end in ranges:
                 con.execute(sql("index.sql"), [start, end])
             if ranges:  # (none: the batch's items were emptied)
                 con.execute(sql("terms.sql"), [ranges[0][0], ranges[-1][1]])
     with _session(path, lake, snapshot) as con:
+        if relink:
+            people.relink_all(con)
         _run(con, sql("state.sql"))
         con.execute("DELETE FROM warehouse_meta")
         con.execute("INSERT INTO warehouse_meta VALUES (?, ?, ?, "

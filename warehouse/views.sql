@@ -153,3 +153,110 @@ p AS (
 SELECT doc_key, seq, kind, round(doc_score * hits / (hits + 1.2), 4) AS score, text
 FROM p WHERE hits > 0
 ORDER BY score DESC, doc_key, seq;
+
+-- The analysts' search (frus search, frus export): search_hits, search and the filtered
+-- mentions share one filter set and one row shape. Filters are NULL for "any": date_from and
+-- date_to (DATE, on date_min), volume (a volume_id), doc_type, keys (a list of doc_keys, e.g.
+-- (SELECT list(doc_key) FROM document_people WHERE person_id = '…'): frus search --person).
+CREATE OR REPLACE MACRO frus_keep(d_key, d_date, d_volume, d_type, date_from, date_to, volume, doc_type, keys) AS
+    (keys IS NULL OR d_key IN (SELECT unnest(keys))) AND
+    (date_from IS NULL OR d_date >= CAST(date_from AS DATE))
+    AND (date_to IS NULL OR d_date < CAST(date_to AS DATE) + INTERVAL 1 DAY)
+    AND (volume IS NULL OR d_volume = volume)
+    AND (doc_type IS NULL OR lower(d_type) = lower(doc_type));
+
+-- A snippet of ~200 characters around the first match of regular expression rx in s.
+CREATE OR REPLACE MACRO frus_snippet(s, rx) AS
+    CASE WHEN regexp_matches(coalesce(s, ''), rx) THEN
+        trim(regexp_replace(substr(s, greatest(1, strpos(s, regexp_extract(s, rx)) - 80),
+                                   length(regexp_extract(s, rx)) + 160), '\s+', ' ', 'g'))
+    END;
+
+-- The same around the first occurrence of a term (lower case): a constant pattern, so cheap.
+CREATE OR REPLACE MACRO frus_term_snippet(s, term) AS
+    CASE WHEN strpos(lower(coalesce(s, '')), term) > 0 THEN
+        trim(regexp_replace(substr(s, greatest(1, strpos(lower(s), term) - 80), length(term) + 160),
+                            '\s+', ' ', 'g'))
+    END;
+
+-- search_hits(query, …filters): the documents search_documents' BM25 finds, footnotes counted
+-- too (a footnote term weighs half a body term), filtered; no snippet (cheap: for facets).
+CREATE OR REPLACE MACRO search_hits(query, date_from := NULL, date_to := NULL, volume := NULL,
+                                    doc_type := NULL, keys := NULL) AS TABLE
+WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown AND withdrawn_run IS NULL),
+stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
+postings AS (
+    SELECT p.term, p.version_id, sum(CASE WHEN p.field = 0 THEN p.tf ELSE 0.5 * p.tf END) AS tf,
+           max(p.field = 0) AS in_body, max(p.field = 1) AS in_notes, any_value(l.word_count) AS word_count
+    FROM doc_terms p JOIN live l USING (version_id)
+    WHERE p.term IN (SELECT unnest((SELECT list_distinct(frus_terms(query)))))
+    GROUP BY p.term, p.version_id
+),
+df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
+scored AS (
+    SELECT p.version_id, count(*) FILTER (WHERE in_body) AS hits, count(*) FILTER (WHERE in_notes) AS note_hits,
+           arg_min(p.term, (NOT p.in_body, df.df)) AS best_term,  -- the rarest, in the text if it can
+           sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+               * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.word_count / s.avgdl))) AS score
+    FROM postings p JOIN df USING (term) CROSS JOIN stats s
+    GROUP BY p.version_id
+)
+SELECT d.doc_key, d.volume_id, d.date_min, d.doc_type, d.title, d.sender, d.recipient, d.url,
+       round(s.score, 4) AS score, s.hits, s.note_hits, s.best_term, d.version_id
+FROM scored s
+JOIN document_versions d ON d.version_id = s.version_id
+    AND d.version_id IN (SELECT unnest((SELECT list(version_id) FROM scored)))
+WHERE frus_keep(d.doc_key, d.date_min, d.volume_id, d.doc_type, date_from, date_to, volume, doc_type, keys)
+ORDER BY s.score DESC, d.doc_key;
+
+-- search(query, …filters, top := 50): the best `top` of search_hits (NULL: all) with a
+-- snippet around the rarest query word the text holds, else a footnote's ("[note N] …").
+-- Columns: doc_key, volume_id, date_min, doc_type, title, sender, recipient, url, score,
+-- hits (query terms in title or text), note_hits (in footnotes), snippet.
+CREATE OR REPLACE MACRO search(query, date_from := NULL, date_to := NULL, volume := NULL,
+                               doc_type := NULL, keys := NULL, top := 50) AS TABLE
+WITH best AS MATERIALIZED (
+    SELECT * FROM search_hits(query, date_from := date_from, date_to := date_to, volume := volume,
+                              doc_type := doc_type, keys := keys)
+    LIMIT coalesce(top, 9223372036854775807)
+),
+notes AS (
+    SELECT f.version_id, arg_min('[note ' || coalesce(f.n, '?') || '] ' || frus_term_snippet(f.text, b.best_term),
+                                 f.part_seq) AS snip
+    FROM footnote_rows f JOIN best b USING (version_id)
+    WHERE f.version_id IN (SELECT unnest((SELECT list(version_id) FROM best WHERE hits = 0)))
+      AND contains(lower(f.text), b.best_term)
+    GROUP BY f.version_id
+)
+SELECT b.doc_key, b.volume_id, b.date_min, b.doc_type, b.title, b.sender, b.recipient, b.url, b.score,
+       b.hits, b.note_hits,
+       coalesce(frus_term_snippet(d.text, b.best_term), n.snip, frus_term_snippet(d.title, b.best_term)) AS snippet
+FROM best b
+JOIN document_versions d ON d.version_id = b.version_id
+    AND d.version_id IN (SELECT unnest((SELECT list(version_id) FROM best)))
+LEFT JOIN notes n ON n.version_id = b.version_id
+ORDER BY b.score DESC, b.doc_key;
+
+-- phrase_search(phrase, …filters, include_notes := true): mentions() in search's row shape
+-- (score NULL, ordered by date), the snippet from a footnote when only a footnote holds it.
+CREATE OR REPLACE MACRO phrase_search(phrase, date_from := NULL, date_to := NULL, volume := NULL,
+                                      doc_type := NULL, keys := NULL, include_notes := true) AS TABLE
+WITH m AS MATERIALIZED (SELECT * FROM mentions(phrase, include_notes := include_notes)),
+v AS MATERIALIZED (
+    SELECT d.version_id, d.doc_key, d.doc_type AS d_type, d.url, d.date_min, d.volume_id FROM document_versions d
+    WHERE d.shown AND d.doc_key IN (SELECT unnest((SELECT list(doc_key) FROM m)))
+),
+notes AS (
+    SELECT f.doc_key, arg_min('[note ' || coalesce(f.n, '?') || '] '
+                               || frus_snippet(f.text, frus_phrase_regex(phrase)), f.part_seq) AS snip
+    FROM footnote_rows f
+    WHERE f.version_id IN (SELECT unnest((SELECT list(version_id) FROM v JOIN m USING (doc_key)
+                                          WHERE m.snippet IS NULL)))
+      AND regexp_matches(f.text, frus_phrase_regex(phrase))
+    GROUP BY f.doc_key
+)
+SELECT m.doc_key, m.volume_id, m.date_min, v.d_type AS doc_type, m.title, m.sender, m.recipient, v.url,
+       NULL::DOUBLE AS score, m.hits, m.note_hits, coalesce(m.snippet, n.snip) AS snippet
+FROM m JOIN v USING (doc_key) LEFT JOIN notes n USING (doc_key)
+WHERE frus_keep(v.doc_key, v.date_min, v.volume_id, v.d_type, date_from, date_to, volume, doc_type, keys)
+ORDER BY m.date_min NULLS LAST, m.doc_key;

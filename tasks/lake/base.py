@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from tasks.lake import duck
-from tasks.lake.schema import RUNS
+from tasks.lake.schema import LAKE_TABLES, RUNS, SCHEMAS
 from tasks.records import Failure, ItemEntry
 
 SETTINGS = "lake/catalog.json"
@@ -43,9 +43,23 @@ class Staged:
 
 
 
+def _add_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Schema]) -> None:
+    """Create ``tables`` (name -> schema) in the lake, an item's tables partitioned by volume."""
+    for name, schema in tables.items():
+        empty = pa.Table.from_pylist([], schema)  # noqa: F841 (read by DuckDB below)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} AS SELECT * FROM empty")
+        if name in SCHEMAS and "volume_id" in schema.names:
+            con.execute(f"ALTER TABLE {ALIAS}.{name} SET PARTITIONED BY (volume_id)")
+
+
 def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Columns the model added to ``runs`` since the lake was created (flow_run_id, trigger,
-    refresh_seconds): added, empty for older runs."""
+    refresh_seconds): added, empty for older runs; tables added since (``reference_rows``):
+    created empty."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                        [ALIAS]).fetchall()}
+    if missing := {n: s for n, s in LAKE_TABLES.items() if n not in tables}:
+        _add_tables(con, missing)
     have = {r[0] for r in con.execute(f"DESCRIBE {ALIAS}.runs").fetchall()}
     for f in RUNS:
         if f.name not in have:

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from tasks.lake import duck
 from tasks.lake.base import (  # noqa: F401  (LakeBusy, RUNS_FILE, Staged…: imported from here too)
-    ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, SETTINGS, LakeBusy, LakeState, Staged, _add_run_columns, _rows,
+    ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, SETTINGS, LakeBusy, LakeState, Staged, _add_run_columns, _add_tables, _rows,
     current_snapshot, last_data_snapshot)
 from tasks.lake.schema import FAILURES, ITEMS, LAKE_TABLES, SCHEMAS
 from tasks.lake.writes import LakeWrites
@@ -137,11 +137,7 @@ class Lake(LakeWrites):
     def _create(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create every table (in one transaction) and record the catalog in the data root."""
         con.execute("BEGIN")
-        for name, schema in LAKE_TABLES.items():
-            empty = pa.Table.from_pylist([], schema)  # noqa: F841 (read by DuckDB below)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} AS SELECT * FROM empty")
-            if name in SCHEMAS and "volume_id" in schema.names:
-                con.execute(f"ALTER TABLE {ALIAS}.{name} SET PARTITIONED BY (volume_id)")
+        _add_tables(con, LAKE_TABLES)
         con.execute("COMMIT")
         con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
         atomic_write_bytes(self.data_root, SETTINGS, json.dumps(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from tasks.records import (Document, DuplicateLink, DuplicateRow, Failure, Footnote, ItemEntry, Lineage, Part,
+from tasks.records import (Document, DuplicateLink, DuplicateRow, Failure, Footnote, ItemEntry, Lineage, Part, ReferenceRow,
                            Reject, RunReport, Volume)
 
 _SCALARS = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64(),
@@ -45,6 +45,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "parts": pa.schema(_VOLUME_ID + fields_of(Part) + LINEAGE),
     "footnotes": pa.schema(_VOLUME_ID + fields_of(Footnote) + LINEAGE),
     "rejects": pa.schema(_VOLUME_ID + fields_of(Reject) + fields_of(Lineage, exclude=("source_uri",))),
+    "reference_rows": pa.schema(_VOLUME_ID + fields_of(ReferenceRow) + LINEAGE),
 }
 """Tables partitioned by volume: one Parquet file per source item and table."""
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.landing import TMP_PREFIX, inside
-from tasks.records import Document, Lineage, Reject, Volume
+from tasks.records import Document, Lineage, ReferenceRow, Reject, Volume
 from tasks.lake.schema import SCHEMAS
 
 STAGING = "lake/staging"
@@ -34,9 +34,9 @@ def staged_dir(data_root: Path, lineage: Lineage) -> Path:
 
 
 def stage_volume(data_root: Path, volume: Volume, documents: list[Document], rejects: list[Reject],
-                 lineage: Lineage, is_volume: bool = True) -> Path:
-    """Write one item's rows (volume, documents, parts, footnotes, rejects) as Parquet;
-    returns the folder. An existing folder (a resumed run) is kept as it is."""
+                 lineage: Lineage, is_volume: bool = True, references: list[ReferenceRow] = ()) -> Path:
+    """Write one item's rows (volume, documents, parts, footnotes, rejects, an authority
+    list's rows) as Parquet; returns the folder. An existing folder (a resumed run) is kept as it is."""
     final = staged_dir(data_root, lineage)
     if final.is_dir():
         return final
@@ -44,7 +44,7 @@ def stage_volume(data_root: Path, volume: Volume, documents: list[Document], rej
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for table, rows in _tables(volume, documents, rejects, lineage, is_volume).items():
+        for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
             pq.write_table(pa.Table.from_pylist(rows, SCHEMAS[table]), tmp / f"{table}.parquet",
                            compression="zstd")
         os.replace(tmp, final)
@@ -63,7 +63,7 @@ def clear(data_root: Path, keep: set[Path] = frozenset()) -> None:
 
 
 def _tables(volume: Volume, documents: list[Document], rejects: list[Reject], lineage: Lineage,
-            is_volume: bool) -> dict[str, list[dict]]:
+            is_volume: bool, references: list[ReferenceRow]) -> dict[str, list[dict]]:
     lin = asdict(lineage)
     vid = volume.volume_id
     docs, parts, footnotes = [], [], []
@@ -78,4 +78,5 @@ def _tables(volume: Volume, documents: list[Document], rejects: list[Reject], li
         "parts": parts,
         "footnotes": footnotes,
         "rejects": [{"volume_id": vid, **asdict(r), **lin} for r in rejects],  # the item's URI
+        "reference_rows": [{"volume_id": vid, **asdict(r), **lin} for r in references],
     }

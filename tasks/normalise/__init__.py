@@ -1,4 +1,5 @@
-"""A fetched item → records: dispatched to its normaliser by kind (TEI volume, page text).
+"""A fetched item → records: dispatched to its normaliser by kind (TEI volume, page text,
+authority list).
 
 Subpackages: :mod:`.tei` and :mod:`.page_text`; the rules they share are in :mod:`.common`,
 source notes in :mod:`.source_note`.
@@ -9,6 +10,7 @@ from tasks.dedupe import dedupe_keys
 from tasks.errors import FrusError, NormaliseError, PageTextError, UnsupportedItem
 from tasks.normalise.common import ParsedVolume
 from tasks.normalise.page_text import parse_page_file
+from tasks.normalise.reference import list_name, parse_reference
 from tasks.normalise.tei import parse_volume
 from tasks.records import Reject, Volume, valid_id
 from tasks.sources import FetchedItem, quoted
@@ -38,6 +40,9 @@ def normalise_item(fetched: FetchedItem, reviewed: bool = False) -> ParsedVolume
             raise PageTextError(uri, exc.reason, exc.place) from exc
         # a page is one document, not a volume: it adds no row to `volumes`
         parsed = ParsedVolume(Volume(doc.volume_id, document_count=1), [doc], is_volume=False)
+    elif kind == "reference":  # an authority list: rows, no documents
+        rows = parse_reference(fetched.path, fetched.item.name, uri)
+        return ParsedVolume(Volume(list_name(fetched.item.name)), [], is_volume=False, references=rows)
     else:
         raise UnsupportedItem(uri, f"no normaliser for kind {kind!r}")
     _check_ids(parsed, uri)

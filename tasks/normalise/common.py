@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tasks.records import Document, Footnote, Part, Reject, Volume
+from tasks.records import Document, Footnote, Part, ReferenceRow, Reject, Volume
 
 TEI = "{http://www.tei-c.org/ns/1.0}"
 FRUS = "{http://history.state.gov/frus/ns/1.0}"
@@ -29,6 +29,7 @@ class ParsedVolume:
     documents: list[Document]
     rejects: list[Reject] = field(default_factory=list)
     is_volume: bool = True  # False for a single page text: no `volumes` row
+    references: list[ReferenceRow] = field(default_factory=list)  # an authority list's rows
 
 
 def squash(text: str | None) -> str:

@@ -37,7 +37,7 @@ class SourceItem:
     name: str  # path of the item inside the source, e.g. "volumes/frus1861.xml"
     uri: str  # stable URI for lineage: file:///…, https://…, git+…#path
     version: str  # cheap change token
-    kind: str = "tei"  # tei | hsg-text
+    kind: str = "tei"  # tei | hsg-text | reference
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,8 +105,9 @@ def volume_id(name: str) -> str:
 
 
 def kind_of(name: str) -> str | None:
-    """``tei`` for ``.xml``, ``hsg-text`` for ``.txt``, else None (not an item)."""
-    return {".xml": "tei", ".txt": "hsg-text"}.get(PurePosixPath(name).suffix.lower())
+    """``tei`` for ``.xml``, ``hsg-text`` for ``.txt``, ``reference`` for ``.csv`` (an authority
+    list), else None (not an item)."""
+    return {".xml": "tei", ".txt": "hsg-text", ".csv": "reference"}.get(PurePosixPath(name).suffix.lower())
 
 
 def selected(name: str, volumes: Sequence[str] | None) -> bool:

@@ -241,10 +241,12 @@ def test_reading_works(data: Path, capsys, nothing_written):
     # the CLI's entry points on the same path
     code, stdout, stderr = _sql(capsys, data, "SELECT count(*) AS n FROM runs", "--format", "json")
     assert code == 0 and json.loads(stdout) == [{"n": 1}], stderr
-    assert cli.main(["search", "Bluefields", "--data", str(data), "--format", "json"]) == 0
-    assert {r["doc_key"] for r in json.loads(capsys.readouterr().out)} == {k for (k,) in hits}
+    with_notes = db.query(data, "SELECT doc_key FROM mentions('Bluefields', include_notes := true)")[1]
+    assert cli.main(["search", "Bluefields", "--phrase", "--limit", "1000", "--data", str(data),
+                     "--format", "json"]) == 0
+    assert {r["doc_key"] for r in json.loads(capsys.readouterr().out)["hits"]} == {k for (k,) in with_notes}
     assert cli.main(["search", "Bluefields", "--notes", "--limit", "1", "--data", str(data)]) == 0
-    assert "(1 rows)" in capsys.readouterr().out
+    assert "(1 hits)" in capsys.readouterr().out
     assert cli.main(["status", "--data", str(data)]) == 0
     status = capsys.readouterr().out
     assert "last runs:" in status and "completed" in status
