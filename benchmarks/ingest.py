@@ -61,7 +61,7 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
     elif phase == "store":
         from tasks.lake import staging
         from tasks.lake.catalog import Lake, Staged
-        from tasks.lake.dedupe import deduplicate
+        from tasks.lake.apart import deduplicate_apart
         from tasks.normalise import normalise_item
         from tasks.records import ItemEntry, Lineage, utcnow
         from tasks.sources import open_source
@@ -80,7 +80,7 @@ def run_phase(phase: str, corpus: Path, data: Path) -> dict:
                                      folder))
                 docs += len(parsed.documents)
         lake.ensure()
-        links, dups = deduplicate(lake, {s.entry.uri for s in staged}, staged, "bench")
+        links, dups = deduplicate_apart(lake, {s.entry.uri for s in staged}, staged, "bench")
         lake.commit({"run_id": "bench", "source": "bench", "started_at": utcnow(), "status": "completed"},
                     staged, links=links, duplicates=dups)
         lake.export_runs()
