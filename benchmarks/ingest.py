@@ -87,7 +87,7 @@ def _store_phase(corpus: Path, data: Path, t0: float) -> dict:
     docs = 0
     from tasks.lake import staging
     from tasks.lake.catalog import Lake, Staged
-    from tasks.lake.dedupe import deduplicate
+    from tasks.lake.apart import deduplicate_apart
     from tasks.normalise import normalise_item
     from tasks.records import ItemEntry, Lineage, utcnow
     from tasks.sources import open_source
@@ -106,7 +106,7 @@ def _store_phase(corpus: Path, data: Path, t0: float) -> dict:
                                  folder))
             docs += len(parsed.documents)
     lake.ensure()
-    links, dups = deduplicate(lake, {s.entry.uri for s in staged}, staged, "bench")
+    links, dups = deduplicate_apart(lake, {s.entry.uri for s in staged}, staged, "bench")
     lake.commit({"run_id": "bench", "source": "bench", "started_at": utcnow(), "status": "completed"},
                 staged, links=links, duplicates=dups)
     lake.export_runs()

@@ -25,6 +25,7 @@ from tasks.landing import TMP_PREFIX, inside
 from tasks.lake.catalog import Lake, Staged
 from tasks.lake.staging import STAGING
 from tasks.records import ItemEntry
+from tasks.lake.schema import DUPLICATES, LINKS
 
 PR_SET_PDEATHSIG = 1
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds tasks/, flows/, warehouse/
@@ -70,7 +71,8 @@ def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str) ->
             "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
             "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
         run_apart("tasks.lake.apart", "dedupe", str(work))
-        return pq.read_table(work / "links.parquet"), pq.read_table(work / "duplicates.parquet")
+        return (pq.read_table(work / "links.parquet").cast(LINKS),
+                pq.read_table(work / "duplicates.parquet").cast(DUPLICATES))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -80,10 +82,7 @@ def _dedupe_child(work: Path) -> str:
 
     request = json.loads((work / "request.json").read_text())
     staged = [Staged(ItemEntry(**s["entry"]), Path(s["folder"])) for s in request["staged"]]
-    links, duplicates = deduplicate(Lake(request["data_root"]), request["changed"], staged, request["run_id"])
-    pq.write_table(links, work / "links.parquet")
-    pq.write_table(duplicates, work / "duplicates.parquet")
-    return f"{links.num_rows} links, {duplicates.num_rows} duplicate rows"
+    return deduplicate(Lake(request["data_root"]), request["changed"], staged, request["run_id"], work)
 
 
 if __name__ == "__main__":  # python -m tasks.lake.apart dedupe WORK

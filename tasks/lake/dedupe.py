@@ -11,10 +11,10 @@ the documents whose newest version the run changes (the *changed keys*) only:
   not reach them as the whole-run LSH does).
 
 Exact and near links of other documents are kept from the lake's ``links`` table; the clusters
-of the link components that hold a changed document are rebuilt with the rules of
-:func:`tasks.dedupe.find_duplicates` (a test checks both give the same clusters), the others
-keep their rows. Memory follows the candidates, not the
-corpus: DuckDB does the joins under its memory limit.
+of the link components that hold a changed document are rebuilt (``tasks.lake.components``) with
+the rules of :func:`tasks.dedupe.find_duplicates` (a test checks both give the same clusters),
+the others keep their rows. Memory follows a batch of candidates, not the corpus: links and
+clusters are DuckDB temp tables, and DuckDB does the joins under its memory limit.
 """
 from __future__ import annotations
 
@@ -25,93 +25,85 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.dedupe import (DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, DedupeDoc, Links, _file_key,
-                          _name, add_link, band_keys, canonical_words, conflict, content_hash,
-                          match_cross_source, minhash, near_similarity, shingle_hashes, cluster)
-from tasks.lake import duck
+from tasks.dedupe import (_STRENGTH, DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, DedupeDoc, Links,
+                          _file_key, _name, add_link, band_keys, canonical_words, conflict, content_hash,
+                          match_cross_source, minhash, near_similarity, shingle_hashes)
+from tasks.lake import components, duck
+from tasks.lake.components import heads_docs as _docs
 from tasks.lake.catalog import ALIAS, Lake, Staged
-from warehouse.schema import DUPLICATES, LINKS
+from tasks.lake.schema import DUPLICATES, LINKS
 
 EMPTY_HASH = content_hash("")
-_META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
 
 
-def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id: str,
-                threshold: float = DEFAULT_THRESHOLD) -> tuple[pa.Table, pa.Table]:
-    """Links and clusters of the state about to be committed.
+def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id: str, out: Path,
+                threshold: float = DEFAULT_THRESHOLD) -> str:
+    """Write the ``links`` and ``duplicates`` tables of the state about to be committed to
+    ``out/links.parquet`` and ``out/duplicates.parquet``; returns a one-line summary.
 
     Args:
         lake: the lake (committed state).
         changed: URIs of items whose rows this run replaces or withdraws.
         staged: the new rows of the run's new and changed items.
         run_id: stamped on new links and on the rows of the clusters it rebuilds.
+        out: an existing folder.
 
-    Returns:
-        The ``links`` and ``duplicates`` tables of the new state.
+    Links and clusters stay in DuckDB temp tables (under its memory limit, spilled when
+    needed); Python holds one batch of candidates or of link components at a time, so a first
+    ingest of the whole series costs what a batch costs.
     """
-    changed = sorted(set(changed))
     with lake.connect(read_only=True, memory_limit=duck.DEDUPE_MEMORY_LIMIT) as con:
-        _pool(con, changed, staged)
+        _pool(con, sorted(set(changed)), staged)
         con.execute(f"CREATE TEMP TABLE changed_keys AS SELECT doc_key FROM {ALIAS}.documents "
                     "WHERE source_uri IN (SELECT uri FROM changed_uris) UNION SELECT doc_key FROM staged_docs")
-        keys = {r[0] for r in con.execute("SELECT doc_key FROM changed_keys").fetchall()}
-        links: Links = {}
-        first_run: dict[tuple[str, str], str] = {}  # kept links keep the run that made them
-        for a, b, method, sim, made in con.execute(
-                f"SELECT doc_a, doc_b, method, similarity, run_id FROM {ALIAS}.links "
-                "WHERE doc_a NOT IN (SELECT doc_key FROM changed_keys) "
-                "AND doc_b NOT IN (SELECT doc_key FROM changed_keys) "
-                "AND doc_a IN (SELECT doc_key FROM heads) AND doc_b IN (SELECT doc_key FROM heads)").fetchall():
-            if method != "cross-source":  # (recomputed for every page at each commit)
-                links[(a, b)] = (method, sim)
-                first_run[(a, b)] = made
+        con.execute("CREATE TEMP TABLE new_links (doc_a VARCHAR, doc_b VARCHAR, method VARCHAR, similarity DOUBLE)")
         files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
-        if keys:
-            _exact(con, links)
-            _near(con, links, files, threshold)
-        _cross_source(con, links, files, threshold)  # every page, whenever anything changed
-        # Only the link components that hold a changed key, a page, or a member of an old
-        # cluster of one can cluster differently; every other cluster keeps its rows.
-        seeds = keys | {r[0] for r in con.execute("SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'").fetchall()}
-        duck.temp_column(con, "seeds", seeds)
-        seeds |= {r[0] for r in con.execute(
-            f"SELECT doc_key FROM {ALIAS}.duplicates WHERE cluster_id IN (SELECT cluster_id FROM "
-            f"{ALIAS}.duplicates WHERE doc_key IN (SELECT doc_key FROM seeds))").fetchall()}
-        affected = _components_of(links, seeds)
-        duck.temp_column(con, "rebuilt", affected | seeds)
-        kept = con.execute(f"SELECT {', '.join(DUPLICATES.names)} FROM {ALIAS}.duplicates "
-                           "WHERE doc_key NOT IN (SELECT doc_key FROM rebuilt)").to_arrow_table()
-        docs = _docs(con, affected)
-    rows = cluster(docs, {pair: v for pair, v in links.items() if pair[0] in affected})
-    del docs, affected
-    # Built column by column: a dict per row would cost several times the links themselves.
-    pairs = sorted(links)
-    link_table = pa.table({
-        "doc_a": [a for a, _ in pairs], "doc_b": [b for _, b in pairs],
-        "method": [links[p][0] for p in pairs], "similarity": [links[p][1] for p in pairs],
-        "run_id": [first_run.get(p, run_id) for p in pairs]}, schema=LINKS)
-    del pairs, links, first_run
-    columns = {name: [getattr(r, name) for r in rows] for name in DUPLICATES.names if name != "run_id"}
-    new = pa.table({**columns, "run_id": [run_id] * len(rows)}, schema=DUPLICATES)
-    return link_table, pa.concat_tables([kept.cast(DUPLICATES), new])
+        if con.execute("SELECT count(*) FROM changed_keys").fetchone()[0]:
+            _exact(con)
+            _near(con, files, threshold)
+        _cross_source(con, files, threshold)  # every page, whenever anything changed
+        _all_links(con, run_id)
+        components.rebuild(con, run_id)
+        con.execute(f"COPY (SELECT {', '.join(LINKS.names)} FROM all_links ORDER BY doc_a, doc_b) "
+                    f"TO {duck.sql_str(out / 'links.parquet')} (FORMAT parquet)")
+        con.execute(f"COPY (SELECT {', '.join(DUPLICATES.names)} FROM all_duplicates ORDER BY cluster_id, doc_key) "
+                    f"TO {duck.sql_str(out / 'duplicates.parquet')} (FORMAT parquet)")
+        n_links = con.execute("SELECT count(*) FROM all_links").fetchone()[0]
+        n_dups = con.execute("SELECT count(*) FROM all_duplicates").fetchone()[0]
+    return f"{n_links} links, {n_dups} duplicate rows"
 
 
-def _components_of(links: Links, seeds: set[str]) -> set[str]:
-    """The documents linked, directly or not, to any of ``seeds``."""
-    parent: dict[str, str] = {}
+def _all_links(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """``all_links``: the stored links that no changed document touches (cross-source ones are
+    recomputed for every page) and this run's, the strongest of several for one pair; a kept
+    pair keeps the run that first made it."""
+    strength = " ".join(f"WHEN '{m}' THEN {s}" for m, s in _STRENGTH.items())
+    con.execute(f"""
+        CREATE TEMP TABLE all_links AS
+        WITH kept AS (
+            SELECT doc_a, doc_b, method, similarity, run_id FROM {ALIAS}.links
+            WHERE method <> 'cross-source'
+              AND doc_a NOT IN (SELECT doc_key FROM changed_keys) AND doc_b NOT IN (SELECT doc_key FROM changed_keys)
+              AND doc_a IN (SELECT doc_key FROM heads) AND doc_b IN (SELECT doc_key FROM heads)),
+        candidates AS (SELECT *, true AS old FROM kept
+                       UNION ALL SELECT *, ? AS run_id, false AS old FROM new_links)
+        SELECT doc_a, doc_b, method, similarity,
+               coalesce(max(CASE WHEN old THEN run_id END) OVER (PARTITION BY doc_a, doc_b), run_id) AS run_id
+        FROM candidates
+        QUALIFY row_number() OVER (PARTITION BY doc_a, doc_b
+                                   ORDER BY CASE method {strength} END, similarity DESC) = 1""", [run_id])
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
 
-    for a, b in links:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = {find(k) for k in seeds if k in parent}
-    return {k for k in parent if find(k) in roots}
+def _flush(con: duckdb.DuckDBPyConnection, links: Links) -> None:
+    """Move ``links`` (found by this run) into the temp table ``new_links``, and empty it."""
+    pairs = list(links)
+    duck.temp_table(con, "_links_batch", pa.table({
+        "doc_a": pa.array([a for a, _ in pairs], pa.string()), "doc_b": pa.array([b for _, b in pairs], pa.string()),
+        "method": pa.array([links[p][0] for p in pairs], pa.string()),
+        "similarity": pa.array([links[p][1] for p in pairs], pa.float64())}))
+    con.execute("INSERT INTO new_links SELECT * FROM _links_batch")
+    con.execute("DROP TABLE _links_batch")
+    links.clear()
 
 
 def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Staged]) -> None:
@@ -138,14 +130,6 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
         QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
     # hid: a small number for each head, for the band join
     con.execute("CREATE TEMP TABLE head_ids AS SELECT doc_key, row_number() OVER ()::INTEGER AS hid FROM heads")
-
-
-def _docs(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, DedupeDoc]:
-    """DedupeDoc (no text) of the heads of ``keys``."""
-    duck.temp_column(con, "wanted", keys)
-    rows = con.execute(f"SELECT {_META} FROM heads WHERE doc_key IN (SELECT doc_key FROM wanted)").fetchall()
-    return {r[0]: DedupeDoc(r[0], r[1], bool(r[1] == "tei" and r[2]), "", r[3], r[4], r[5], r[7], r[6])
-            for r in rows}
 
 
 def _items_of(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
@@ -176,7 +160,8 @@ def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Pat
     return out
 
 
-def _exact(con: duckdb.DuckDBPyConnection, links: Links, batch: int = 50_000) -> None:
+def _exact(con: duckdb.DuckDBPyConnection, batch: int = 50_000) -> None:
+    """Exact links (one content hash, no conflict) that touch a changed document."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE exact_pairs AS
         SELECT a.doc_key AS a, b.doc_key AS b FROM heads a JOIN heads b
@@ -184,20 +169,26 @@ def _exact(con: duckdb.DuckDBPyConnection, links: Links, batch: int = 50_000) ->
         WHERE a.content_hash <> ? AND (a.doc_key IN (SELECT doc_key FROM changed_keys)
                                        OR b.doc_key IN (SELECT doc_key FROM changed_keys))""",
                 [EMPTY_HASH])
-    (total,) = con.execute("SELECT count(*) FROM exact_pairs").fetchone()
-    for start in range(0, total, batch):  # a batch at a time: Python holds one batch's documents
-        pairs = con.execute("SELECT a, b FROM exact_pairs WHERE rowid >= ? AND rowid < ?",
-                            [start, start + batch]).fetchall()
+    links: Links = {}
+    for pairs in _chunks(con, "exact_pairs", batch):  # Python holds one batch's documents
         docs = _docs(con, {k for p in pairs for k in p})
         for a, b in pairs:
             if not conflict(docs[a], docs[b]):
                 add_link(links, a, b, "exact", 1.0)
+        _flush(con, links)
     con.execute("DROP TABLE exact_pairs")
 
 
-def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path], threshold: float) -> None:
-    # Candidates: a shared band key; then, as tasks.dedupe.banded_agreement, only pairs whose
-    # banded values (two 32-bit values a key) agree in MIN_AGREEMENT places or more.
+def _chunks(con: duckdb.DuckDBPyConnection, table: str, size: int):
+    """The (a, b) rows of the temp table ``table``, ``size`` at a time in rowid order."""
+    (total,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    for start in range(0, total, size):
+        yield con.execute(f"SELECT a, b FROM {table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                          [start, start + size]).fetchall()
+
+
+def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: float, batch: int = 20_000) -> None:
+    """Near links: a shared (band, key) pair touching a changed document, verified on the texts."""
     # A band at a time: each join holds one key per head (the whole series' 10 M band keys in
     # one join took DuckDB's whole memory limit). Heads are small numbers (hid), their content
     # hashes too (hash_id: exact duplicates are not near candidates).
@@ -216,8 +207,10 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
             JOIN (SELECT hid, hash_id, lsh_bands[$1] AS key FROM band_heads) o USING (key)
             WHERE m.hid <> o.hid AND m.hash_id <> o.hash_id""", [band])
     # Then, as tasks.dedupe.banded_agreement, only pairs whose banded values (two 32-bit
-    # values a key) agree in MIN_AGREEMENT places or more.
-    pairs = con.execute("""
+    # values a key) agree in MIN_AGREEMENT places or more; sorted, so that a batch of
+    # candidates is mostly one volume's documents and theirs.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE near_pairs AS
         WITH agreed AS (
             SELECT c.a, c.b FROM (SELECT DISTINCT a, b FROM band_pairs) c
             JOIN band_heads x ON x.hid = c.a JOIN band_heads y ON y.hid = c.b
@@ -226,35 +219,36 @@ def _near(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
                       + ((x.lsh_bands[i] & 4294967295) = (y.lsh_bands[i] & 4294967295))::INTEGER)) >= ?)
         SELECT least(na.doc_key, nb.doc_key) AS a, greatest(na.doc_key, nb.doc_key) AS b FROM agreed c
         JOIN head_ids na ON na.hid = c.a JOIN head_ids nb ON nb.hid = c.b
-        ORDER BY a, b""", [MIN_AGREEMENT]).fetchall()
+        ORDER BY a, b""", [MIN_AGREEMENT])
     con.execute("DROP TABLE band_pairs")
     con.execute("DROP TABLE band_heads")
-    # The candidates' metadata and items in one query each (a query a volume would scan the
-    # heads once a volume: quadratic in a first ingest); then verified a volume at a time
-    # (pairs sorted by their first key): the texts in memory are those of one volume and its
-    # candidates' documents.
-    docs = _docs(con, {k for p in pairs for k in p})
-    pairs = [(a, b) for a, b in pairs if not conflict(docs[a], docs[b])]
-    uri_of = _items_of(con, {k for p in pairs for k in p})
-    for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
-        batch = list(group)
-        texts = _texts(con, {k for p in batch for k in p}, staged, uri_of)
-        words = {k: canonical_words(t) for k, t in texts.items()}
-        sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
-        for a, b in batch:
-            sim = near_similarity(words[a], words[b], sh[a], sh[b], threshold)
-            if sim >= threshold:
-                add_link(links, a, b, "near", sim)
+    links: Links = {}
+    for pairs in _chunks(con, "near_pairs", batch):
+        docs = _docs(con, {k for p in pairs for k in p})
+        pairs = [(a, b) for a, b in pairs if not conflict(docs[a], docs[b])]
+        uri_of = _items_of(con, {k for p in pairs for k in p})
+        # verified a volume at a time: the texts in memory are one volume's and its candidates'
+        for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
+            group = list(group)
+            texts = _texts(con, {k for p in group for k in p}, staged, uri_of)
+            words = {k: canonical_words(t) for k, t in texts.items()}
+            sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
+            for a, b in group:
+                sim = near_similarity(words[a], words[b], sh[a], sh[b], threshold)
+                if sim >= threshold:
+                    add_link(links, a, b, "near", sim)
+        _flush(con, links)
+    con.execute("DROP TABLE near_pairs")
 
 
-def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str, Path],
-                  threshold: float) -> None:
+def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: float) -> None:
     """Page texts without URL (``hsg-text/…``) to their TEI documents: every page against
     every TEI document at each commit, as a whole run would (pages are few; their blocks are
     queries on the heads)."""
     pages = con.execute("SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'").fetchall()
     if not pages:
         return
+    links: Links = {}
     page_docs = _docs(con, {p for (p,) in pages})
     texts = _texts(con, set(page_docs), staged)
     for (key,) in pages:
@@ -289,6 +283,7 @@ def _cross_source(con: duckdb.DuckDBPyConnection, links: Links, staged: dict[str
         teis = [_with_text(tdocs[k], ttexts.get(k, "")) for k in sorted(cands)]
         for m in match_cross_source([p], teis, threshold):
             add_link(links, m.page_key, m.tei_key, "cross-source", max(m.jaccard, m.containment))
+    _flush(con, links)
 
 
 def _with_text(d: DedupeDoc, text: str) -> DedupeDoc:
