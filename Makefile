@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export DO_NOT_TRACK = 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect/home
 
-.PHONY: system setup run test bench clean
+.PHONY: system setup run test test-quick bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ run: $(VENV)/.installed
 	$(VENV)/bin/frus ingest --source $(SOURCE) --mirror $(CORPUS) --data $(DATA) $(if $(VOLUMES),--volumes $(VOLUMES))
 	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
 
+# The whole suite on TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so
+# its module fixtures are built once); `make test-quick` runs the tests not marked slow.
+TEST_WORKERS ?= 2
 test: setup
-	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q
+	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+test-quick: setup
+	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -m "not slow"
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/ingest.py

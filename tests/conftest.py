@@ -1,4 +1,5 @@
-"""Shared fixtures: the corpus path, and an offline, project-local Prefect."""
+"""Shared fixtures: the corpus path, each corpus volume parsed once, and an offline,
+project-local Prefect for the tests that run flows (``prefect_api``, requested, not autouse)."""
 from __future__ import annotations
 
 import os
@@ -12,10 +13,13 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("FRUS_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-# Prefect must never phone home, and keeps its state inside the project in tests.
+# Prefect must never phone home, and keeps its state inside the project in tests; under
+# pytest-xdist each worker has a home of its own (the harness's database lives in a temp dir).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_HOME", str(REPO / ".prefect" / "test"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["PREFECT_HOME"] = str(Path(os.environ["PREFECT_HOME"]) / os.environ["PYTEST_XDIST_WORKER"])
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +35,44 @@ def volumes_dir(corpus: Path) -> Path:
     return corpus / "frus" / "volumes"
 
 
+@pytest.fixture(scope="session")
+def parsed_volume():
+    """``parsed_volume(path)``: the TEI file parsed once per session (worker); read, never mutate."""
+    from tasks.normalise.tei import parse_volume
+
+    cache: dict[Path, object] = {}
+
+    def get(path: Path):
+        key = Path(path).resolve()
+        if key not in cache:
+            cache[key] = parse_volume(key)
+        return cache[key]
+
+    return get
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_api():
-    """One temporary Prefect API for the session, stopped before pytest closes its streams."""
+    """One temporary Prefect API for the session (worker), for the tests that run flows; stopped
+    before pytest closes its streams. Request it (``pytest.mark.usefixtures("prefect_api")``)."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# Fixtures whose tests are slow by nature: a flow run (Prefect), a server in a child process.
+SLOW_FIXTURES = {"prefect_api", "prefect_server", "postgres_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that runs a flow or a server; corpus-wide, HTTP and kill tests
+    carry the mark themselves. ``pytest -m "not slow"`` is the quick loop."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

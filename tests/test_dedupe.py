@@ -19,10 +19,10 @@ VOLUMES = ("frus1861", "frus1864p3", "frus1872p2v2", "frus1897", "frus1901")
 
 
 @pytest.fixture(scope="session")
-def docs(volumes_dir):
+def docs(volumes_dir, parsed_volume):
     out = {}
     for v in VOLUMES:
-        for d in parse_volume(volumes_dir / f"{v}.xml").documents:
+        for d in parsed_volume(volumes_dir / f"{v}.xml").documents:
             out[d.doc_key] = d
     return out
 
@@ -64,6 +64,7 @@ def test_content_hash_ignores_case_quotes_punctuation_and_layout():
     assert len(content_hash(a)) == 64
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_exact_copy_under_another_key_is_exact(docs):
     d = docs["frus1897/d48"]  # a 40-word telegram: exact hash merges even short documents
     copy = replace(dedupe_input(d), doc_key="copy/frus1897/d48", reviewed=False,
@@ -82,6 +83,7 @@ def _originals(docs, n: int = 12):
     return pool[:: max(1, len(pool) // n)][:n]
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_generated_variants_merge_with_their_originals(docs):
     originals = _originals(docs)
     assert len(originals) >= 10
@@ -110,6 +112,7 @@ def test_generated_variants_merge_with_their_originals(docs):
         assert len({m.split("/", 2)[2] if m.startswith("variant/") else m for m in members}) == 1
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_real_ocr_reprint_in_another_volume_merges(docs):
     # The Alabama-claims volume reprints 1864 letters with OCR damage ("Mr. Sevoard").
     a, b = docs["frus1864p3/d212"], docs["frus1872p2v2/d14"]
@@ -130,6 +133,7 @@ LOOK_ALIKES = [
 ]
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_same_sender_same_day_look_alikes_stay_apart(docs):
     keys = {k for pair in LOOK_ALIKES for k in pair} | {"frus1901/d388", "frus1901/d401"}
     inputs = [dedupe_input(docs[k]) for k in sorted(keys)]
@@ -140,6 +144,7 @@ def test_same_sender_same_day_look_alikes_stay_apart(docs):
     assert rows == []
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_circular_bodies_differ_only_in_metadata(docs):
     a, b = dedupe_input(docs["frus1897/d444"]), dedupe_input(docs["frus1897/d449"])
     assert conflict(a, b) == "recipient"
@@ -148,6 +153,7 @@ def test_circular_bodies_differ_only_in_metadata(docs):
     assert together(blind, a.doc_key, b.doc_key)
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_short_boilerplate_never_merges_on_near_similarity(docs):
     # Real short look-alikes: Hay's one-line thanks of 16 Sep 1901, Seward's two-line
     # acknowledgements to Dayton, Conger's one-line reports of 6 and 7 Nov 1901.
@@ -165,6 +171,7 @@ def test_short_boilerplate_never_merges_on_near_similarity(docs):
 
 # ---------------------------------------------------------------- cross-source
 
+@pytest.mark.slow  # five corpus volumes
 def test_seed_page_text_and_tei_d83_are_one_document(seed_and_d83, docs):
     seed, d83 = seed_and_d83
     assert seed.doc_key.startswith("hsg-text/") and seed.url is None
@@ -177,6 +184,7 @@ def test_seed_page_text_and_tei_d83_are_one_document(seed_and_d83, docs):
     assert {r.method for r in rows} == {"cross-source"}
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_cross_source_without_file_number_falls_back_to_sender_or_text(seed_and_d83, docs):
     seed, d83 = seed_and_d83
     page = replace(dedupe_input(seed), file_number=None)
@@ -191,6 +199,7 @@ def test_cross_source_without_file_number_falls_back_to_sender_or_text(seed_and_
 
 # ---------------------------------------------------------------- versions and re-ingest
 
+@pytest.mark.slow  # five corpus volumes
 def test_ingesting_the_same_documents_twice_is_a_no_op(docs, seed_and_d83):
     seed, d83 = seed_and_d83
     inputs = [dedupe_input(d) for k, d in docs.items() if k.startswith(("frus1864p3/", "frus1872p2v2/"))]
@@ -218,6 +227,7 @@ def test_newest_version_wins_and_canonical_preference():
     assert len({r.cluster_id for r in rows}) == 1
 
 
+@pytest.mark.slow  # five corpus volumes
 def test_signature_is_a_datasketch_minhash(docs):
     d = docs["frus1897/d444"]
     sh = shingle_hashes(canonical_words(d.text))

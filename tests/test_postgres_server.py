@@ -1,5 +1,5 @@
 """The throwaway PostgreSQL server of the tests: 127.0.0.1 only, gone with its test process
-(the lake on it: tests/test_lake.py)."""
+(the lake on it: tests/lake/test_lake.py)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +13,8 @@ import pytest
 
 from tests import postgres_server as pgs
 from tests.postgres_server import PostgresServer
+
+pytestmark = pytest.mark.slow  # PostgreSQL servers
 
 
 def listening(port: int) -> bool:

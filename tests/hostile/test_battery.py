@@ -25,6 +25,8 @@ import pytest
 from flows.ingest import run_ingest
 from warehouse import db
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
+
 GOOD = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
 TEI_NS = 'xmlns="http://www.tei-c.org/ns/1.0"'
 PASSWD = Path("/etc/passwd")

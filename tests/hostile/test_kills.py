@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import run_ingest
-from tests.test_lake import SMALL, STATE, _rows
+from tests.lake.test_lake import SMALL, STATE, _rows
 from warehouse import db
+
+pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
@@ -146,7 +148,7 @@ def test_reads_during_six_ingests_never_fail(tmp_path: Path, volumes_dir: Path):
 READER = """
 import json, os, sys
 from warehouse import db
-from tests.test_lake import STATE
+from tests.lake.test_lake import STATE
 data, stop, out = sys.argv[1:4]
 reads, errors, states = 0, [], set()
 while not os.path.exists(stop) or reads < 200:

@@ -244,6 +244,7 @@ def test_helpers_render_names_and_content_on_one_line():
     assert quoted(b"\xff" + SECRET * 10).count(":") < 20
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_the_flow_ingests_the_good_and_records_the_bad(tmp_path, volumes_dir):
     from flows import ingest as flow_module
     from warehouse import db

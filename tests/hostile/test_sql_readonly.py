@@ -145,6 +145,7 @@ def _writes(data: Path, out: Path) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_every_write_is_refused_in_one_line(data: Path, out: Path, capsys, nothing_written):
     for sql, refusal in _writes(data, out):
         code, stdout, stderr = _sql(capsys, data, sql)
@@ -188,6 +189,7 @@ def _reads(data: Path, out: Path) -> list[str]:
     ]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_no_file_beyond_the_warehouse_is_readable(data: Path, out: Path, capsys, nothing_written):
     for sql in _reads(data, out):
         code, stdout, stderr = _sql(capsys, data, sql, "--format", "json")
@@ -201,6 +203,7 @@ def test_no_file_beyond_the_warehouse_is_readable(data: Path, out: Path, capsys,
     assert code == 1 and SECRET not in stdout + stderr
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_side_doors_write_nothing(data: Path, out: Path, capsys, nothing_written):
     """Table functions that change a setting from a SELECT: the file system stays shut."""
     for sql in [f"SELECT * FROM enable_profiling(format := 'json', save_location := '{out}/p.json')",
@@ -214,6 +217,7 @@ def test_side_doors_write_nothing(data: Path, out: Path, capsys, nothing_written
         assert SECRET not in captured.out + captured.err, sql
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_reading_works(data: Path, capsys, nothing_written):
     assert db.query(data, "SELECT count(*) FROM runs")[1] == [(1,)]
     assert db.query(data, "SELECT count(*) FROM documents")[1] == [(138,)]
@@ -252,6 +256,7 @@ def test_reading_works(data: Path, capsys, nothing_written):
     assert "last runs:" in status and "completed" in status
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_as_of_goes_through_the_same_guard(data: Path, out: Path, capsys):
     (run_id,) = db.query(data, "SELECT run_id FROM runs")[1][0]
     code, stdout, stderr = _sql(capsys, data, "SELECT count(*) AS n FROM documents", "--as-of", run_id,
@@ -267,6 +272,7 @@ def test_as_of_goes_through_the_same_guard(data: Path, out: Path, capsys):
     assert _listing(data, out) == built
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_other_connections_keep_their_settings(data: Path, out: Path):
     """The guard is a connection of its own, not the process's cached instance of the file."""
     with db.connect(db.warehouse_path(data), read_only=True) as other:
@@ -275,6 +281,7 @@ def test_other_connections_keep_their_settings(data: Path, out: Path):
         assert other.execute(f"SELECT count(*) FROM read_parquet('{out}/outside.parquet')").fetchone() == (1,)
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_shell_is_read_only_in_safe_mode(data: Path, out: Path, nothing_written):
     script = "\n".join([
         "SELECT count(*) AS n_runs FROM runs;",

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tasks.normalise.page_text import parse_page_text
-from tasks.normalise.tei import parse_volume
 from tests.normalise.render import as_page_text
 
 
-def test_round_trip_keeps_sender_and_recipient(volumes_dir: Path):
+@pytest.mark.slow  # corpus-wide
+def test_round_trip_keeps_sender_and_recipient(volumes_dir: Path, parsed_volume):
     same, differ, refused = 0, [], 0
     for path in sorted(volumes_dir.glob("*.xml")):
-        for doc in parse_volume(path).documents:
+        for doc in parsed_volume(path).documents:
             try:
                 page = parse_page_text(as_page_text(doc), name=doc.doc_key)
             except ValueError:

@@ -533,6 +533,7 @@ def test_genuine_shapes_are_accepted(text):
     assert parse_page_text(text, name="x.txt").parts[1].text
 
 
+@pytest.mark.slow  # corpus-wide
 def test_corpus_documents_as_page_text_are_accepted(corpus):
     """Nearly every real document, without its URL, still passes the acceptance rule."""
     from tasks.normalise.tei import parse_volume

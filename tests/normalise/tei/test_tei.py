@@ -232,11 +232,12 @@ def test_implausible_year_keeps_place_and_printed_date():
     assert d.date_min is None and d.date_max is None and d.date_max_iso is None
 
 
-def test_corpus_has_no_date_before_1750(corpus):
+@pytest.mark.slow  # corpus-wide
+def test_corpus_has_no_date_before_1750(corpus, parsed_volume):
     """Eight corpus documents carry years like 0201 or 1670 in their TEI dates."""
     early = {}
     for path in sorted((corpus / "frus" / "volumes").glob("*.xml")):
-        for d in parse_volume(path).documents:
+        for d in parsed_volume(path).documents:
             if d.date_min is not None and not (plausible_year(d.date_min.year) and plausible_year(d.date_max.year)):
                 early[d.doc_key] = d.date_min_iso
             if d.doc_key == "frus1864p3/d512":  # "June 5–17, 1864." with @when="0201-06-05"

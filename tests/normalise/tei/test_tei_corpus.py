@@ -17,7 +17,8 @@ from lxml import etree
 from tasks.normalise.common import FRUS as F
 from tasks.normalise.common import TEI as T
 from tasks.normalise.common import ParsedVolume, plausible_year
-from tasks.normalise.tei import parse_volume
+
+pytestmark = pytest.mark.slow  # corpus-wide
 
 NS = {"t": T.strip("{}"), "f": F.strip("{}")}
 
@@ -109,14 +110,14 @@ def _expected(path: Path) -> Expected:
 
 
 @pytest.fixture(scope="session")
-def parsed(corpus: Path):
+def parsed(corpus: Path, parsed_volume):
     """Each corpus file parsed once per session: (ParsedVolume, Expected)."""
     cache: dict[str, tuple[ParsedVolume, Expected]] = {}
 
     def get(rel: str) -> tuple[ParsedVolume, Expected]:
         if rel not in cache:
             path = corpus / "frus" / rel
-            cache[rel] = (parse_volume(path), _expected(path))
+            cache[rel] = (parsed_volume(path), _expected(path))
         return cache[rel]
 
     return get

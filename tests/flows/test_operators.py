@@ -17,7 +17,7 @@ import httpx
 from tests.prefect_server import BIN, _env, _stop, _tail, prefect_server  # noqa: F401 (the fixture)
 from warehouse import db
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = ["frus1873p2v3.xml", "frus1894Nicaragua.xml"]  # 23 and 138 documents
 # Offline whatever the host's network: HTTP(S) through a proxy that refuses (127.0.0.1:1), the
 # API on 127.0.0.1 reached directly, and git's github.com rewritten to a repository that does

@@ -4,12 +4,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from flows import cli
 from flows.ingest import run_ingest
 from tasks.landing import raw_path
 from tasks.records import PARSER_VERSION
 from tasks.lake.catalog import Lake
 from warehouse import db
+
+pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
 
 VOLUMES = ["frus1873p2v3.xml", "frus1894Nicaragua.xml"]
 

@@ -44,6 +44,7 @@ def corpus_data(tmp_path_factory, corpus: Path) -> Path:
     return data
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM document_versions").fetchone()[0] == 7232
@@ -63,6 +64,7 @@ def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
     assert all(r["snippet"] and "mongolia" in r["snippet"].lower() for r in rows)
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_mentions_spans_white_space_and_notes(corpus_data: Path):
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
         # d83: "Outer\n Mongolia" split over lines in the TEI, and case-insensitive
@@ -76,6 +78,7 @@ def test_mentions_spans_white_space_and_notes(corpus_data: Path):
     assert "frus1938v03/d83" in with_notes
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_lake_layout_and_lineage(corpus_data: Path):
     with Lake(corpus_data).connect(read_only=True) as con:
         files = [Path(r[0]) for r in con.execute(
@@ -94,6 +97,7 @@ def test_lake_layout_and_lineage(corpus_data: Path):
         assert con.execute("SELECT count(*) FROM documents WHERE source_uri IS NULL").fetchone()[0] == 0
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_duckdb_shell_without_python(corpus_data: Path):
     shell = Path(sys.executable).with_name("duckdb")
     out = subprocess.run([str(shell), "-readonly", "-csv", str(db.warehouse_path(corpus_data)), "-c",
@@ -102,12 +106,14 @@ def test_duckdb_shell_without_python(corpus_data: Path):
     assert out.stdout.split() == ["doc_key", "frus1919Parisv01/d37", "frus1938v03/d83"]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_bm25_index(corpus_data: Path):
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
         top = con.execute("SELECT doc_key FROM search_parts('Outer Mongolia Soviet divisions') LIMIT 3").fetchall()
     assert ("frus1938v03/d83",) in top
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL, tmp_path / "src")
     data = tmp_path / "data"
@@ -127,6 +133,7 @@ def test_second_ingest_changes_no_row(tmp_path: Path, volumes_dir: Path):
     assert _snapshot(data) == before
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
@@ -158,6 +165,7 @@ def test_bad_file_fails_alone(tmp_path: Path, volumes_dir: Path):
         assert con.execute("SELECT count(*) FROM lake.rejects").fetchone()[0] == 2
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
     """A read-only connection stays usable while another process reads and the warehouse is rebuilt."""
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
@@ -177,6 +185,7 @@ def test_readers_during_refresh(tmp_path: Path, volumes_dir: Path):
     assert not db.refresh(data)  # unchanged lake: no rebuild
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_cli_errors_are_clear(tmp_path: Path, capsys):
     assert cli.main(["search", "x", "--data", str(tmp_path / "nothing")]) == 1
     assert "no warehouse" in capsys.readouterr().err
@@ -188,11 +197,12 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys):
 
 
 def test_every_command_is_documented():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in cli._parser()._subparsers._group_actions[0].choices:
         assert f"frus {name}" in readme, name
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
     assert cli.main(["sql", "SELECT count(*) AS n FROM volumes", "--data", str(corpus_data),
                      "--format", "json"]) == 0
@@ -215,6 +225,7 @@ def test_sql_is_parameterised_and_read_only(corpus_data: Path, capsys):
         db.connect(db.warehouse_path(corpus_data), read_only=True).execute("CREATE TABLE x(i INT)")
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_frus_shell_is_read_only_with_ranked_search(corpus_data: Path):
     out = subprocess.run(
         [sys.executable, "-m", "flows.cli", "shell", "--data", str(corpus_data)],
@@ -224,6 +235,7 @@ def test_frus_shell_is_read_only_with_ranked_search(corpus_data: Path):
     assert "read-only mode" in out.stderr, out.stderr
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_search_refuses_an_empty_phrase(corpus_data: Path, capsys):
     assert cli.main(["search", "  ", "--data", str(corpus_data)]) == 1
     assert "the phrase is empty" in capsys.readouterr().err
@@ -231,6 +243,7 @@ def test_search_refuses_an_empty_phrase(corpus_data: Path, capsys):
         assert con.execute("SELECT count(*) FROM mentions('')").fetchone() == (0,)
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_seed_and_tei_are_one_document(tmp_path: Path, corpus: Path):
     """The page text of d83 (no URL) and its TEI: one document, two sources, listed once."""
     src = tmp_path / "src"
@@ -265,6 +278,7 @@ def _rows_without_run(data: Path) -> dict[str, list]:
     return out
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_dir: Path):
     """Two worker processes (Prefect's process pool) and a Dask cluster store what one
     in-process worker does; a volume that fails in a worker fails alone, with its reason."""
@@ -286,6 +300,7 @@ def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_d
     assert _rows_without_run(tmp_path / "dask") == _rows_without_run(tmp_path / "one")
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path):
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
     run_ingest(source=str(src), data_dir=str(tmp_path / "data"))
@@ -298,6 +313,7 @@ def test_copied_data_root_reads_its_own_files(tmp_path: Path, volumes_dir: Path)
     assert rows == [(138,)]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_cli_records_a_relative_source_absolute(tmp_path: Path, volumes_dir: Path, monkeypatch):
     _copy(volumes_dir, SMALL[1:], tmp_path / "src")
     monkeypatch.chdir(tmp_path)
@@ -306,6 +322,7 @@ def test_cli_records_a_relative_source_absolute(tmp_path: Path, volumes_dir: Pat
         (str((tmp_path / "src").resolve()), "completed")]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_arguments_are_checked_before_prefect_starts(tmp_path: Path):
     """`--workers 0`, a missing source: one line and an exit status, no temporary API started."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
@@ -322,6 +339,7 @@ def test_arguments_are_checked_before_prefect_starts(tmp_path: Path):
     assert version.returncode == 0 and version.stdout.startswith("frus 0."), version
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_a_selection_that_matches_nothing_is_empty(tmp_path: Path, volumes_dir: Path, capsys):
     src = _copy(volumes_dir, SMALL[:1], tmp_path / "src")
     state = ingest(source=str(src), data_dir=str(tmp_path / "data"), volumes=["frus1999nope"], return_state=True)
@@ -333,6 +351,7 @@ def test_a_selection_that_matches_nothing_is_empty(tmp_path: Path, volumes_dir: 
     assert "empty" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_a_lake_older_than_the_run_columns_gains_them(tmp_path: Path, volumes_dir: Path):
     """A lake made before runs had flow_run_id, trigger and refresh_seconds: the next run adds
     them (empty for the old rows) and fills its own; finished_at includes the refresh."""

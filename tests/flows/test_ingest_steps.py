@@ -75,6 +75,7 @@ def test_task_runs_are_named_by_the_items_name_not_its_stem(tmp_path: Path):
     assert normalise_name({"fetched": fetched}) == "normalise c/new\\nline.xml"
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 @pytest.mark.parametrize("broken", ["clear", "publish"])
 def test_what_fails_after_the_commit_is_a_warning_not_a_second_run(
         monkeypatch, tmp_path: Path, volumes_dir: Path, broken: str):

@@ -17,7 +17,7 @@ import httpx
 from tests.prefect_server import _env, _stop, _tail, prefect_server  # noqa: F401 (the fixture)
 from warehouse import db
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 VOLUME = "frus1873p2v3"  # 23 documents: the smallest quick volume
 
@@ -115,9 +115,13 @@ def test_frus_serve_passes_catalog_and_lake_data_to_the_deployment(monkeypatch, 
 
     seen: dict = {}
     monkeypatch.setattr(flows.deploy, "serve_nightly", lambda **kwargs: seen.update(kwargs))
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # (never called: served is faked)
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["serve", "--catalog", "sqlite:/srv/frus/catalog.sqlite", "--lake-data", "files"]) == 0
+    # An API is set (as PREFECT_API_URL would set it; settings are read once, hence not setenv);
+    # it is never called: serving is faked.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert cli.main(["serve", "--catalog", "sqlite:/srv/frus/catalog.sqlite", "--lake-data", "files"]) == 0
     assert (seen["catalog"], seen["lake_data"]) == ("sqlite:/srv/frus/catalog.sqlite", "files")
     dep = nightly_deployment(**{k: v for k, v in seen.items() if k not in ("cron", "timezone", "interval")})
     assert dep.parameters["catalog"] == "sqlite:/srv/frus/catalog.sqlite"

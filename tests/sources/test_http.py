@@ -13,6 +13,8 @@ from tasks.sources import FetchError, open_source
 from tasks.sources.http import HttpSource
 from tests.http_server import serving
 
+pytestmark = pytest.mark.slow  # a local HTTP server
+
 FAST = {"retries": 5, "backoff": 0.01, "timeout": 0.5, "connect_timeout": 0.5}
 VOLUMES = ["frus1861.xml", "frus1894Nicaragua.xml", "frus1872p2v5.xml"]
 

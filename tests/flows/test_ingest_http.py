@@ -19,6 +19,8 @@ from tasks.lake.catalog import Lake
 from tests.http_server import serving
 from warehouse import db
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
+
 # Served in this order; the last one is the volume a test holds on the server.
 VOLUMES = ["frus1894Nicaragua", "frus1873p2v3", "frus1872p2v4"]
 DOCS = {"frus1894Nicaragua": 138, "frus1873p2v3": 23, "frus1872p2v4": 34}

@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from flows import cli
 from flows.ingest import run_ingest
 from tasks.dedupe import DedupeDoc, find_duplicates
 from tasks.lake.catalog import Lake
-from tests.test_ingest_flow import _copy
+from tests.flows.test_ingest_flow import _copy
 from warehouse import build, db
 
 SMALL = ["frus1894Nicaragua.xml", "frus1873p2v3.xml"]
@@ -39,6 +41,7 @@ def _search(data: Path) -> list:
                 con.execute("SELECT doc_key, seq, score FROM search_parts('Mosquito reservation') LIMIT 20").fetchall()]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Path):
     """The mirror-then-upstream setup: the same volume from a source and its mirror is one
     document each, with one set of parts, footnotes and volume rows, and the same search
@@ -56,6 +59,7 @@ def test_one_volume_from_two_folders_equals_one(tmp_path: Path, volumes_dir: Pat
     assert sources == [("self", 138), ("version", 138)]
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path, volumes_dir: Path, capsys):
     src, data = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data"
     first = run_ingest(source=str(src), data_dir=str(data), workers=1)
@@ -85,6 +89,7 @@ def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path,
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir: Path, monkeypatch):
     """The warehouse is written a batch of items a session (memory follows the batch): a
     batch per item gives the rows, index and search results of one batch for all."""
@@ -99,6 +104,7 @@ def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir
     assert whole[2][0][0] > 0
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_lake_dedupe_equals_batch_dedupe(tmp_path: Path, volumes_dir: Path, corpus: Path):
     """Clusters committed run by run (matching each run's documents against the stored
     signatures) are the clusters of find_duplicates over all documents at once."""
@@ -143,6 +149,7 @@ def _state(data: Path) -> tuple:
         return con.execute(STATE).fetchone()
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Path):
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
     run_ingest(source=str(src), data_dir=str(data), workers=1)
@@ -161,6 +168,7 @@ def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Pa
     assert set(states) <= {before, after}, (states, before, after)  # each read: before or after
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):
     """For teams: the catalog in PostgreSQL (a real server on 127.0.0.1), data on a shared folder."""
     src, data, shared = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "data", tmp_path / "shared"
@@ -177,6 +185,7 @@ def test_postgres_catalog(tmp_path: Path, volumes_dir: Path, postgres_server):
     assert _rows(data) == _rows(local)
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path: Path, volumes_dir: Path):
     """What a SIGKILL during a warehouse update leaves (its copy and WAL beside the file, the
     lake committed ahead): readers keep the old warehouse; the next run sweeps the leftovers
@@ -200,6 +209,7 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
     assert not list(data.glob(".warehouse.duckdb.*"))
 
 
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volumes_dir: Path):
     """warehouse.duckdb links to the newest of two generations; an update brings the older one
     up to date (two runs of changes), unless a reader holds it: then it copies the newest."""
@@ -232,6 +242,7 @@ def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volu
     assert _rows(data, VIEWS + ["document_sources", "rejects", "lake_items"]) == incremental
 
 
+@pytest.mark.slow  # spills 200 MB
 def test_connections_spill_into_folders_of_their_own(tmp_path: Path):
     """Beyond its memory limit a connection spills into DATA/.duckdb-tmp/<pid>-<random>/ (two
     processes sharing one folder overwrote each other's files), removed when it closes."""

@@ -16,6 +16,8 @@ from tasks.sources import FetchError
 from tasks.lake.catalog import Lake
 from warehouse import db
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
+
 MODIFIED, DELETED, KEPT, ADDED = "frus1894Nicaragua", "frus1872p2v4", "frus1873p2v3", "frus1861"
 # One word of one document's body (frus1894Nicaragua: "thank Almighty God that the people …")
 OLD_WORD, NEW_WORD = b"thank Almighty God", b"thank Zanzibarite God"
