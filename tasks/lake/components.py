@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from tasks.dedupe import DedupeDoc, Links, cluster
 from tasks.lake import duck
 from tasks.lake.catalog import ALIAS
-from warehouse.schema import DUPLICATES
+from tasks.lake.schema import DUPLICATES
 
 _META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
 
