@@ -31,7 +31,7 @@ from tasks.sources import (  # noqa: E402
 from tasks.sources.uri import REPLAY, display, parse, same_source  # noqa: E402
 from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
-from flows.report import VolumeRow, final_state, prefect_run, publish  # noqa: E402
+from flows.report import VolumeRow, final_state, prefect_run, publish, quality_section  # noqa: E402
 
 quiet_engine_logs()  # (here too: worker processes import this module to run its tasks)
 
@@ -416,7 +416,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases, "volumes": [asdict(r) for r in rows]}
     try:
-        publish(summary)
+        publish(summary, quality_section(lake.data_root, log) if committed else "")
     except Exception as exc:  # the run is on record: a report that cannot be sent is a warning
         log.warning("run %s: its artifact could not be published: %s: %s", report.run_id,
                     type(exc).__name__, exc)
