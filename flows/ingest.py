@@ -26,7 +26,7 @@ from tasks.sources import Source, SourceItem, open_source, printable  # noqa: E4
 from tasks.sources.uri import display, parse  # noqa: E402
 from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
-from flows.report import final_state, prefect_run, publish  # noqa: E402
+from flows.report import final_state, prefect_run, publish, quality_section  # noqa: E402
 from flows.steps import (  # noqa: E402,F401  (_named, task_runner: the tests' and the CLI's import)
     _named, commit, deduplicate, fetch, normalise_and_stage, refresh_warehouse, scan, scan_or_mirror,
     task_runner)
@@ -158,7 +158,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases, "volumes": [asdict(r) for r in changes.rows]}
     try:
-        publish(summary)
+        publish(summary, quality_section(lake.data_root, log) if changes.committed else "")
     except Exception as exc:  # the run is on record: a report that cannot be sent is a warning
         log.warning("run %s: its artifact could not be published: %s: %s", report.run_id,
                     type(exc).__name__, exc)

@@ -39,8 +39,27 @@ def final_state(summary: dict):
     return Failed(name=outcome.name, message=message[:500], data=summary)
 
 
-def publish(summary: dict) -> None:
-    """The run-report artifact: the counts, a table per volume, failures and reject reasons."""
+def quality_section(data_root, log) -> str:
+    """The artifact's data-quality section: per volume, the shares now beside the previous
+    run's (``tasks.quality``); a drop of more than 5 points is a warning in ``log``."""
+    from tasks import quality
+    from warehouse import db
+
+    with db.connect(db.warehouse_path(data_root), read_only=True) as con:
+        cur = con.execute("SELECT * FROM quality")
+        names = [d[0] for d in cur.description]
+        now = {row[0]: dict(zip(names[1:], row[1:])) for row in cur.fetchall()}
+    before = quality.previous(data_root)
+    for line in quality.drops(now, before):
+        log.warning("quality dropped: %s", line)
+    quality.record(data_root, now)
+    return ("\n\n## Data quality (percent of documents; the previous run's in brackets)\n\n"
+            + quality.table(now, before) + "\n")
+
+
+def publish(summary: dict, quality: str = "") -> None:
+    """The run-report artifact: the counts, a table per volume, failures and reject reasons,
+    and ``quality`` (:func:`quality_section`)."""
     counts = "\n".join(f"| {k} | {_cell(v)} |" for k, v in summary.items()
                        if k not in ("failures", "phases", "volumes"))
     volumes = "\n".join(f"| {_cell(r['name'])} | {r['outcome']} | {r['documents']} | {r['rejects']} | "
@@ -59,7 +78,7 @@ def publish(summary: dict) -> None:
                   "## Failures\n\n" + ("\n".join(f"- {_cell(f)}" for f in summary["failures"]) or "none") +
                   "\n\n## Rejects by reason\n\n| reason | documents |\n|---|---|\n" +
                   ("\n".join(f"| {_cell(k)} | {n} |" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
-                   or "| none | 0 |") + "\n"),
+                   or "| none | 0 |") + "\n" + quality),
         description=f"FRUS ingest run {summary['run_id']}: {summary['status']}",
     )
 

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,8 +25,11 @@ SQL_FILES = ("people.sql", "people_tables.sql", "people_views.sql", "people_forg
              "places_link.py")
 _LISTS = (".csv",)
 _DOCS = """SELECT v.version_id, v.doc_key, v.sender, v.sender_role, v.recipient, v.recipient_role,
-                  v.signature, v.place, v.date_min::DATE AS day
+                  v.signature, v.place, v.date_min::DATE AS day, v.title
            FROM document_versions v WHERE v.version_id IN (SELECT version_id FROM {})"""
+_SEVERAL = re.compile(r",| and ")
+_BODY = re.compile(r"\b(Commission|Embassy|Legation|Delegation|Council|Department|Consulate|Mission|"
+                   r"Government|Committee)\b", re.I)
 _COLUMNS = ("version_id", "doc_key", "person_id", "role", "name", "method", "score")
 _ALIASES = {"great britain": "united-kingdom", "england": "united-kingdom", "the united kingdom": "united-kingdom",
             "the soviet union": "russia", "soviet union": "russia", "persia": "iran", "siam": "thailand",
@@ -78,7 +82,7 @@ def _link(con: duckdb.DuckDBPyConnection, versions: str) -> None:
     people_rows, place_rows = [], []
     for row in docs:
         doc = dict(zip(("version_id", "doc_key", "sender", "sender_role", "recipient", "recipient_role",
-                        "signature", "place", "day"), row))
+                        "signature", "place", "day", "title"), row))
         posts = _posts(doc, places)
         found = _doc_people(doc, index, secretaries, posts)
         people_rows.extend(found)
@@ -155,21 +159,28 @@ def _doc_people(doc: dict, index, secretaries, posts) -> list[tuple]:
     for role in ("sender", "recipient"):
         printed, office = doc[role], doc[f"{role}_role"]
         is_office = printed is not None and printed == office
-        name = pl.parse_name(printed) if not is_office else None
-        if role == "sender" and signature and (is_office or (name and name.surname == signature.surname)):
+        secretary = is_office and pl.fold(office) == "secretary of state"
+        # several names ("Lansing, Bliss, White, House") are no one person
+        name = pl.parse_name(printed) if not is_office and not _SEVERAL.search(printed or "") else None
+        if printed and f"President {printed}" in (doc["title"] or ""):
+            name = None  # a President (Wilson in 1919) is in no list of posts: not a namesake at one
+        if (role == "sender" and signature and not secretary and not (is_office and _BODY.search(office))
+                and (is_office or (name and name.surname == signature.surname))):
+            # the signature names the sender: an acting secretary, a minister; not a body
+            # (a Commission's telegram signed by Lansing), nor the Secretary's signed for him
             name, printed = signature, doc["signature"] if is_office else printed
         ev = pl.Evidence(printed, office, doc["day"], posts, doc["signature"] if role == "sender" else None,
                          _post_of(office))
         hit = None
         if name is not None:
             hit = pl.choose(pl.candidates(index, name), ev)
-        elif is_office and pl.fold(office) == "secretary of state":
+        elif secretary:
             holder = pl.office_holder(secretaries, doc["day"])
             hit = (holder, "office+date", 0.8) if holder else None
         if hit:
             person = hit[0] if isinstance(hit[0], str) else hit[0].person_id
             rows.append((doc["version_id"], doc["doc_key"], person, role, doc[role], hit[1], hit[2]))
-    if signature:
+    if signature and not any(f"President {n}" in (doc["title"] or "") for n in (doc["sender"], doc["signature"]) if n):
         ev = pl.Evidence(doc["signature"], doc["sender_role"], doc["day"], posts, doc["signature"],
                          _post_of(doc["sender_role"]))
         hit = pl.choose(pl.candidates(index, signature), ev)

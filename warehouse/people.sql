@@ -49,7 +49,8 @@ SELECT r->>'locale_id' AS locale_id, r->>'name' AS name, r->>'current_territory'
 FROM (SELECT record::JSON AS r FROM lake.reference_rows WHERE volume_id = 'gsh_locales');
 
 -- pocom ↔ hsg: the same "Surname, Forename[, Jr.]" among the hsg record's names, birth years
--- not in conflict; of several hsg records (duplicates) the most cited one is the hsg_id.
+-- not in conflict; of several hsg records (duplicates) the most cited one is the hsg_id; an
+-- hsg record that two pocom people fit (a father and son of no birth year) merges with neither.
 CREATE OR REPLACE TABLE ref_person_merge AS
 SELECT pocom_id, hsg_id FROM (
     SELECT p.pocom_id, h.hsg_id,
@@ -59,7 +60,8 @@ SELECT pocom_id, hsg_id FROM (
       ON list_contains(h.all_names, p.surname || ', ' || p.forename
                                     || coalesce(', ' || p.genname, ''))
      AND (p.birth_year IS NULL OR h.birth_year IS NULL OR p.birth_year = h.birth_year))
-WHERE k = 1;
+WHERE k = 1
+QUALIFY count(*) OVER (PARTITION BY hsg_id) = 1;
 
 CREATE OR REPLACE TABLE people AS
 WITH pos AS (

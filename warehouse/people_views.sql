@@ -26,3 +26,11 @@ SELECT volume_id, count(*) AS documents,
        round(100 * avg(has_person::INT), 1) AS person_pct, round(100 * avg(has_place::INT), 1) AS place_pct
 FROM d GROUP BY volume_id ORDER BY volume_id;
 COMMENT ON VIEW quality IS 'Per volume: documents, and the share (percent) with a date, a sender, a recipient, a type, a linked person (document_people), a linked place (document_places).';
+COMMENT ON TABLE ref_pocom_people IS 'pocom people (authority list, from the lake''s reference_rows): pocom_id, surname, forename, genname (Jr.), altname, birth_year, death_year, career (a Foreign Service career officer).';
+COMMENT ON TABLE ref_positions IS 'pocom positions: kind mission (role_title at post = the territory of its day) or office (a principal officer: post = the position id, secretary for the Secretary of State), start (started, else appointed), end.';
+COMMENT ON TABLE ref_hsg_people IS 'hsg_people (authority list): hsg_id, preferred_name, all_names, birth and death years, n_source_urls.';
+COMMENT ON TABLE ref_territories IS 'gsh territories: territory_id, short and long names, type, valid_since, valid_until (years), predecessors.';
+COMMENT ON TABLE ref_locales IS 'gsh locales: locale_id, name, territory_id (its present territory), latitude, longitude, alternate_names.';
+COMMENT ON TABLE ref_person_merge IS 'Which hsg_people record is which pocom person (same name, birth years not in conflict, one each way).';
+COMMENT ON TABLE person_link_rows IS 'The people links of every stored version (document_people shows the canonical ones).';
+COMMENT ON TABLE place_link_rows IS 'The place links of every stored version (document_places shows the canonical ones).';

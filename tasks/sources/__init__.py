@@ -111,8 +111,9 @@ def kind_of(name: str) -> str | None:
 
 
 def selected(name: str, volumes: Sequence[str] | None) -> bool:
-    """Whether ``name`` is in the ``volumes`` selection (ids or globs on the stem; None = all)."""
-    if volumes is None:
+    """Whether ``name`` is in the ``volumes`` selection (ids or globs on the stem; None = all).
+    Authority lists (``.csv``) are in every selection: the links of any volume need them."""
+    if volumes is None or kind_of(name) == "reference":
         return True
     vid = volume_id(name)
     return any(fnmatch.fnmatchcase(vid, _pattern(v)) for v in volumes)
