@@ -13,6 +13,8 @@ from flows.analyst import HIT_KEYS, connection
 from flows.ingest import run_ingest
 from warehouse import db
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # (every test reads a flow's ingest)
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, corpus: Path) -> Path:

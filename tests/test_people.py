@@ -13,6 +13,8 @@ from warehouse import db
 
 VOLUMES = ["frus1901.xml", "frus1918Russiav03.xml"]
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # (every test reads a flow's ingest)
+
 
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory, corpus: Path) -> tuple[Path, Path]:
