@@ -27,9 +27,9 @@ _EXTENSIONS = {
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
 }
 MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows the largest volume
-# A commit's deduplication holds, beside DuckDB's tables, the links and the documents they name
-# in Python: its DuckDB gets about half the limit (a first ingest of the series: 845 MB at the
-# peak with 400MB, 1,070 MB with 768MB).
+# A commit's deduplication holds, beside DuckDB's tables, a batch of candidates and their texts
+# in Python: its DuckDB gets about half the limit (a first ingest of the series, links in
+# Python: 845 MB at the peak with 400MB, 1,070 MB with 768MB; links in DuckDB: 699 MB).
 DEDUPE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_DEDUPE_MEMORY", "400MB")
 SPILL = ".duckdb-tmp"  # in the data root: the spill folders of its connections
 
