@@ -56,13 +56,9 @@ def add_filters(c: argparse.ArgumentParser) -> None:
 @contextmanager
 def connection(data: str):
     """The read-only connection of ``frus sql`` on the warehouse of ``data``."""
-    from pathlib import Path
+    from warehouse import db
 
-    from tasks.lake import duck
-    from warehouse import db, readonly
-
-    path = db.existing_warehouse(data)
-    with readonly.connect(path, db.readable_files(data), spill=duck.spill_dir(Path(data).resolve())) as con:
+    with db.readonly_connection(data) as con:
         yield con
 
 

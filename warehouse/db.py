@@ -200,8 +200,7 @@ def query(data_root: Path | str, sql: str, params: list | None = None,
             write or read beyond the warehouse (COPY, ATTACH, EXPORT, SET, PRAGMA, CREATE…,
             or EXPLAIN ANALYZE of one): the warehouse is for reading.
     """
-    path = as_of(data_root, as_of_run) if as_of_run else existing_warehouse(data_root)
-    with readonly.connect(path, readable_files(data_root), spill=duck.spill_dir(Path(data_root).resolve())) as con:
+    with readonly_connection(data_root, as_of_run) as con:
         readonly.check(con, sql)
         try:
             cur = con.execute(sql, params or [])
@@ -210,6 +209,13 @@ def query(data_root: Path | str, sql: str, params: list | None = None,
                              "macros are readable, no other file)") from exc
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
+
+
+def readonly_connection(data_root: Path | str, as_of_run: str | None = None) -> duckdb.DuckDBPyConnection:
+    """The connection :func:`query` runs on: the warehouse (or the state ``as_of_run`` left)
+    attached read-only, ``readable_files`` only, external access off, configuration locked."""
+    path = as_of(data_root, as_of_run) if as_of_run else existing_warehouse(data_root)
+    return readonly.connect(path, readable_files(data_root), spill=duck.spill_dir(Path(data_root).resolve()))
 
 
 if __name__ == "__main__":  # refresh_apart's child: python -m warehouse.db DATA [--force]
