@@ -1,7 +1,8 @@
 """A real Prefect server on 127.0.0.1 for the tests that need one, and its children's helpers.
 
-Every process binds 127.0.0.1 only, keeps its state in tmp_path, and is stopped (its whole
-process group) whatever happens: try/finally inside the fixture.
+Every process binds 127.0.0.1 only, keeps its state in a temp dir, and is stopped (its whole
+process group) whatever happens: try/finally inside the fixture. One server a test module:
+its tests tell their runs apart by their data root (:func:`runs_of`).
 """
 from __future__ import annotations
 
@@ -55,14 +56,20 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
             continue
 
 
+def runs_of(runs: list[dict], data: Path) -> list[dict]:
+    """The flow runs (as the API lists them) that ingested into the data root ``data``."""
+    return [r for r in runs if Path(r["parameters"].get("data_dir", "")).resolve() == data.resolve()]
+
+
 def _tail(path: Path, n: int = 3000) -> str:
     return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path):
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
     """A real Prefect server (`frus server`: `prefect server start` with the project's
-    settings) on a free local port; yields its API URL."""
+    settings) on a free local port, one a module; yields its API URL."""
+    tmp_path = tmp_path_factory.mktemp("prefect-server")
     home = tmp_path / "prefect-home"
     home.mkdir()
     port = _free_port()

@@ -290,6 +290,7 @@ def test_worker_processes_and_dask_store_the_same_lake(tmp_path: Path, volumes_d
     one = run_ingest(source=str(src), data_dir=str(tmp_path / "one"), workers=1)
     two = run_ingest(source=str(src), data_dir=str(tmp_path / "two"), workers=2)
     with LocalCluster(n_workers=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      local_directory=str(tmp_path / "dask-scratch"),  # (not /tmp/dask-scratch-space)
                       env={"PREFECT_API_URL": str(get_current_settings().api.url)}) as cluster:
         dask = run_ingest(source=str(src), data_dir=str(tmp_path / "dask"), dask_address=cluster.scheduler_address)
     for summary in (one, two, dask):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.prefect_server import BIN, _env, _stop, _tail, prefect_server  # noqa: F401 (the fixture)
+from tests.prefect_server import BIN, _env, _stop, _tail, prefect_server, runs_of  # noqa: F401 (the fixture)
 from warehouse import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,10 +37,11 @@ def _frus(args: list[str], api: str, home: Path, cwd: Path | None = None, timeou
                           cwd=cwd or REPO, timeout=timeout)
 
 
-def _flow_runs(api: str) -> list[dict]:
-    r = httpx.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 20}, timeout=10)
+def _flow_runs(api: str, data: Path) -> list[dict]:
+    """The flow runs into ``data``, newest first (the module's tests share one server)."""
+    r = httpx.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 200}, timeout=10)
     r.raise_for_status()
-    return r.json()
+    return runs_of(r.json(), data)
 
 
 def _artifact(api: str, flow_run_id: str) -> str:
@@ -66,7 +67,7 @@ def test_a_failed_item_fails_the_run_in_prefect(prefect_server: str, tmp_path: P
     (src / "broken.xml").write_text("<TEI xmlns='http://www.tei-c.org/ns/1.0'><text>")
     done = _frus(["ingest", "--source", str(src), "--data", str(data), "--workers", "1"], api, home)
     assert done.returncode == 1, done.stderr
-    (run,) = _flow_runs(api)
+    (run,) = _flow_runs(api, data)
     assert (run["state_type"], run["state_name"]) == ("FAILED", "Partial"), run["state"]
     assert "broken.xml" in run["state"]["message"]
     artifact = _artifact(api, run["id"])
@@ -93,7 +94,7 @@ def test_a_failed_item_fails_the_run_in_prefect(prefect_server: str, tmp_path: P
     empty = _frus(["ingest", "--source", str(src), "--data", str(data), "--volumes", "frus1999nope"], api, home)
     assert empty.returncode == 3, empty.stderr
     assert "volume frus1999nope not found" in empty.stderr
-    assert (_flow_runs(api)[0]["state_type"], _flow_runs(api)[0]["state_name"]) == ("COMPLETED", "Empty")
+    assert (_flow_runs(api, data)[0]["state_type"], _flow_runs(api, data)[0]["state_name"]) == ("COMPLETED", "Empty")
     assert db.query(data, "SELECT status FROM runs ORDER BY started_at DESC LIMIT 1")[1] == [("empty",)]
 
 
@@ -111,7 +112,7 @@ def test_a_good_run_is_completed_named_by_volume_and_quiet(prefect_server: str, 
     assert len(lines) <= 30, done.stderr  # one per volume, the summary, Prefect's few
     assert sum("documents," in ln for ln in lines) == 22
     assert not any("Finished in state Completed" in ln and "Task run" in ln for ln in lines)
-    (run,) = _flow_runs(api)
+    (run,) = _flow_runs(api, data)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Completed")
     names = _task_run_names(api, run["id"])
     assert "fetch frus1873p2v3-00.xml" in names and "normalise frus1894Nicaragua-10.xml" in names, names
@@ -122,7 +123,7 @@ def test_a_good_run_is_completed_named_by_volume_and_quiet(prefect_server: str, 
     assert again.returncode == 0, again.stderr
     (summary,) = [json.loads(ln) for ln in again.stderr.splitlines() if ln.startswith("{")]
     assert (summary["status"], summary["items_unchanged"], summary["trigger"]) == ("completed", 22, "manual")
-    assert summary["flow_run_id"] == _flow_runs(api)[0]["id"]
+    assert summary["flow_run_id"] == _flow_runs(api, data)[0]["id"]
     assert _frus(["status", "--data", str(data)], api, home).returncode == 0
 
 
