@@ -41,10 +41,11 @@ run: $(VENV)/.installed
 	$(VENV)/bin/frus search "Outer Mongolia" --data $(DATA)
 
 # The whole suite on TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so
-# its module fixtures are built once); `make test-quick` runs the tests not marked slow.
+# its module fixtures are built once). Files go out in tests/conftest.py's order, the longest
+# first, so both workers end together. `make test-quick` runs the tests not marked slow.
 TEST_WORKERS ?= 2
 test: setup
-	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-quick: setup
 	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -m "not slow"

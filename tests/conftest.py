@@ -68,11 +68,24 @@ def prefect_api():
 
 # Fixtures whose tests are slow by nature: a flow run (Prefect), a server in a child process.
 SLOW_FIXTURES = {"prefect_api", "prefect_server", "postgres_server"}
+# The longest files (see `pytest --durations`) start first: under `make test` (a file on one
+# worker, in this order) the two workers then end together instead of one waiting on test_kills.
+LONGEST_FIRST = ("tests/hostile/test_kills.py", "tests/flows/test_ingest_flow.py", "tests/lake/test_lake.py",
+                 "tests/flows/test_operators.py", "tests/flows/test_ingest_http.py", "tests/test_analyst.py",
+                 "tests/flows/test_ingest_git.py", "tests/test_people.py", "tests/flows/test_replay.py")
+
+
+def _order(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    if path in LONGEST_FIRST:
+        return LONGEST_FIRST.index(path)
+    return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``slow`` every test that runs a flow or a server; corpus-wide, HTTP and kill tests
-    carry the mark themselves. ``pytest -m "not slow"`` is the quick loop."""
+    carry the mark themselves. ``pytest -m "not slow"`` is the quick loop. The longest files first."""
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_order)  # (stable: a file's tests keep their order)
