@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from tasks.lake import staging  # noqa: E402
-from tasks.lake.apart import deduplicate_apart  # noqa: E402
+from tasks.lake.apart import commit_apart, deduplicate_apart  # noqa: E402
 from tasks.lake.catalog import Lake, Staged  # noqa: E402
 from tasks.lake.provenance import is_reviewed_source  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, utcnow  # noqa: E402
@@ -128,8 +128,8 @@ def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str
 @task(name="commit", cache_policy=NO_CACHE)
 def commit(lake: Lake, run: dict, staged: list[Staged], updated: list[ItemEntry],
            failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe) -> int:
-    links, duplicates = dedupe if dedupe else (None, None)
-    return lake.commit(run, staged, updated, failures, base_failures, links, duplicates)
+    links, duplicates = dedupe if dedupe else (None, None)  # (Parquet files: deduplicate's)
+    return commit_apart(lake, run, staged, updated, failures, base_failures, links, duplicates)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)

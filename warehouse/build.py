@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from tasks.canonical import tier_sql
 from tasks.landing import inside
 from tasks.lake import duck
 from tasks.lake.catalog import RUNS_FILE, Lake, redacted
@@ -22,10 +23,11 @@ SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "changed.sql", "forget.sql", "items.sql", "ranges.sql", "index.sql",
              "terms.sql", "state.sql") + people.SQL_FILES
 # What bounds an update's memory: the documents of the changed items written in one session,
-# and the words one index statement tokenises (5,000 documents of the average 550 words; a
-# range of long despatches holds fewer).
+# and the words one index statement tokenises (2,000 documents of the average 550 words; a
+# range of long despatches holds fewer). Its tokens are held outside DuckDB's memory limit:
+# 2.5 M words a statement peaked 130-430 MB above the session's memory, 1 M words 50-120 MB.
 BATCH_DOCUMENTS = 20_000
-INDEX_WORDS = 2_500_000
+INDEX_WORDS = 1_000_000
 # Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
 # few row groups to read, not the whole column; and the in-memory metadata of every row group
 # (about 15 KB each, held by the update and by each reader that scans the table) stays small:
@@ -35,8 +37,9 @@ _ALL_ITEMS = "SELECT uri, documents FROM lake.items ORDER BY uri"
 
 
 def sql(name: str) -> str:
-    """The SQL script ``name`` of the warehouse folder."""
-    return (SQL_DIR / name).read_text()
+    """The SQL script ``name`` of the warehouse folder (``{source_tier}``: the preference
+    among a document's sources, written once in :mod:`tasks.canonical`)."""
+    return (SQL_DIR / name).read_text().replace("{source_tier}", tier_sql())
 
 
 def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | None) -> None:
@@ -99,7 +102,7 @@ def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:
 def _session(path: Path, lake: Lake, snapshot: int):
     """A DuckDB session on the warehouse file at ``path`` (its default database) with the
     lake attached read-only at ``snapshot``."""
-    with duck.connect(temp_directory=lake.spill_dir()) as con:
+    with duck.connect(temp_directory=lake.spill_dir(), memory_limit=duck.WAREHOUSE_MEMORY_LIMIT) as con:
         con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         con.execute("USE warehouse")
         lake.attach(con, read_only=True, snapshot=snapshot)

@@ -14,9 +14,10 @@ FROM lake_items i
 WHERE i.uri = d.source_uri
   AND (d.withdrawn_run IS DISTINCT FROM i.withdrawn_run OR d.item_ingested_at IS DISTINCT FROM i.ingested_at);
 
--- version_rank 1 = the version `documents` shows: current before withdrawn, reviewed TEI
--- before TEI before page text, then the newest item; shown = that version, unless the
--- document is a duplicate folded into another. Only rows whose values change are written.
+-- version_rank 1 = the version `documents` shows: current before withdrawn, then by source
+-- (reviewed TEI, TEI, page text: the rule of tasks/canonical.py), then the newest item;
+-- shown = that version, unless the document is a duplicate folded into another. Only rows
+-- whose values change are written.
 UPDATE document_versions d SET version_rank = r.version_rank, shown = r.shown
 FROM (
     SELECT version_id, version_rank,
@@ -25,7 +26,7 @@ FROM (
     FROM (SELECT version_id, doc_key, row_number() OVER (
               PARTITION BY doc_key
               ORDER BY withdrawn_run IS NOT NULL,
-                       CASE WHEN format = 'tei' AND reviewed THEN 0 WHEN format = 'tei' THEN 1 ELSE 2 END,
+                       {source_tier},
                        item_ingested_at DESC, source_uri) AS version_rank
           FROM document_versions)) r
 WHERE d.version_id = r.version_id AND (d.version_rank <> r.version_rank OR d.shown <> r.shown);

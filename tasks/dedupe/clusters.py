@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from datasketch import MinHashLSH
 
+from tasks.canonical import tier
 from tasks.dedupe.cross_source import match_cross_source
 from tasks.dedupe.model import (_STRENGTH, DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
                                 DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, MIN_AGREEMENT, DedupeDoc,
@@ -20,9 +21,8 @@ Links = dict[tuple[str, str], tuple[str, float]]
 
 
 def preference(d: DedupeDoc) -> tuple:
-    """Sort key of the canonical member: reviewed TEI, TEI, page text; newest; doc_key."""
-    tier = 0 if d.format == "tei" and d.reviewed else 1 if d.format == "tei" else 2
-    return (tier, -d.rank, d.doc_key)
+    """Sort key of the canonical member: its source (:mod:`tasks.canonical`), newest, doc_key."""
+    return (tier(d.format, d.reviewed), -d.rank, d.doc_key)
 
 
 class _UnionFind:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -18,14 +19,10 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from tasks.landing import TMP_PREFIX, inside
 from tasks.lake.catalog import Lake, Staged
 from tasks.lake.staging import STAGING
 from tasks.records import ItemEntry
-from tasks.lake.schema import DUPLICATES, LINKS
 
 PR_SET_PDEATHSIG = 1
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds tasks/, flows/, warehouse/
@@ -60,21 +57,46 @@ def child_main(work) -> None:
         sys.exit(1)
 
 
-def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str) -> tuple[pa.Table, pa.Table]:
-    """:func:`tasks.lake.dedupe.deduplicate` in a process of its own; its tables come back
-    through Parquet files in a temporary folder of the staging area (a killed run's is swept)."""
-    parent = inside(lake.data_root, STAGING)
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}dedupe-", dir=parent))
+def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str) -> tuple[Path, Path]:
+    """:func:`tasks.lake.dedupe.deduplicate` in a process of its own; returns its ``links`` and
+    ``duplicates`` Parquet files, in a temporary folder of the staging area that the commit
+    reads them from (cleared with the staging area after the commit; a killed run's is swept).
+    The series' 350,000 duplicate rows never enter this process."""
+    work = _work_folder(lake, "dedupe")
     try:
         (work / "request.json").write_text(json.dumps({
             "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
             "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
         run_apart("tasks.lake.apart", "dedupe", str(work))
-        return (pq.read_table(work / "links.parquet").cast(LINKS),
-                pq.read_table(work / "duplicates.parquet").cast(DUPLICATES))
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return work / "links.parquet", work / "duplicates.parquet"
+
+
+def commit_apart(lake: Lake, *args, **kwargs) -> int:
+    """:meth:`tasks.lake.catalog.Lake.commit` in a process of its own; returns the snapshot.
+
+    A first ingest of the series commits some 3,800 files in one transaction: apart, its
+    peak is its own, not added to the flow's. Killed with the flow, the child dies too and
+    its transaction commits nothing."""
+    if not lake.exists():
+        lake.ensure()  # (the child opens the lake by its data root's saved settings: no secret passes)
+    work = _work_folder(lake, "commit")
+    try:
+        # (pickle: the run row's datetimes and the records as they are; the file is this
+        # process's own, in the data root, read once by the child it starts)
+        with open(work / "request.pickle", "wb") as f:
+            pickle.dump({"data_root": str(lake.data_root), "args": args, "kwargs": kwargs}, f)
+        return int(run_apart("tasks.lake.apart", "commit", str(work)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_folder(lake: Lake, phase: str) -> Path:
+    parent = inside(lake.data_root, STAGING)
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{phase}-", dir=parent))
 
 
 def _dedupe_child(work: Path) -> str:
@@ -85,5 +107,11 @@ def _dedupe_child(work: Path) -> str:
     return deduplicate(Lake(request["data_root"]), request["changed"], staged, request["run_id"], work)
 
 
-if __name__ == "__main__":  # python -m tasks.lake.apart dedupe WORK
-    child_main(lambda: _dedupe_child(Path(sys.argv[2])))
+def _commit_child(work: Path) -> int:
+    with open(work / "request.pickle", "rb") as f:
+        request = pickle.load(f)
+    return Lake(request["data_root"]).commit(*request["args"], **request["kwargs"])
+
+
+if __name__ == "__main__":  # python -m tasks.lake.apart dedupe|commit WORK
+    child_main(lambda: {"dedupe": _dedupe_child, "commit": _commit_child}[sys.argv[1]](Path(sys.argv[2])))

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from tasks.dedupe import (_STRENGTH, DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, DedupeDoc, Links,
+from tasks.dedupe import (_STRENGTH, DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, Links,
                           _file_key, _name, add_link, band_keys, canonical_words, conflict, content_hash,
                           match_cross_source, minhash, near_similarity, shingle_hashes)
 from tasks.lake import components, duck
@@ -113,21 +114,29 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
     duck.temp_table(con, "staged_times", pa.table({"uri": pa.array([s.entry.uri for s in staged], pa.string()),
                                                    "ingested": pa.array([s.entry.ingested_at for s in staged], pa.string())}))
     con.execute("CREATE TEMP TABLE staged_items AS SELECT uri, ingested::TIMESTAMPTZ AS ingested FROM staged_times")
-    columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, lsh_bands, source_uri"
+    columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, source_uri"
     # (a view takes no parameters: the staged files are a literal list)
     files = "[" + ", ".join(duck.sql_str(s.folder / "documents.parquet") for s in staged) + "]"
     source = f"read_parquet({files})" if staged else f"{ALIAS}.documents WHERE false"
     con.execute(f"CREATE TEMP VIEW staged_docs AS SELECT d.*, i.ingested FROM "
-                f"(SELECT {columns}, text FROM {source}) d JOIN staged_items i ON i.uri = d.source_uri")
+                f"(SELECT {columns}, lsh_bands, text FROM {source}) d JOIN staged_items i ON i.uri = d.source_uri")
     con.execute(f"""
         CREATE TEMP TABLE heads AS
         WITH pool AS (
             SELECT {', '.join('d.' + c.strip() for c in columns.split(','))}, i.ingested_at::TIMESTAMPTZ AS ingested
             FROM {ALIAS}.documents d JOIN {ALIAS}.items i ON i.uri = d.source_uri
             WHERE i.withdrawn_run IS NULL AND d.source_uri NOT IN (SELECT uri FROM changed_uris)
-            UNION ALL BY NAME SELECT * EXCLUDE (text) FROM staged_docs)
+            UNION ALL BY NAME SELECT * EXCLUDE (text, lsh_bands) FROM staged_docs)
         SELECT * EXCLUDE (ingested), epoch_us(ingested) AS rank FROM pool
         QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
+    # The heads' LSH band keys, read where they are stored when needed, not held with the
+    # heads: at the series' size they are 160 MB, which a copy in each table held twice.
+    con.execute(f"""
+        CREATE TEMP VIEW head_bands AS
+        SELECT h.doc_key, b.lsh_bands FROM heads h JOIN (
+            SELECT doc_key, source_uri, lsh_bands FROM {ALIAS}.documents
+            WHERE source_uri NOT IN (SELECT uri FROM changed_uris)
+            UNION ALL SELECT doc_key, source_uri, lsh_bands FROM staged_docs) b USING (doc_key, source_uri)""")
     # hid: a small number for each head, for the band join
     con.execute("CREATE TEMP TABLE head_ids AS SELECT doc_key, row_number() OVER ()::INTEGER AS hid FROM heads")
 
@@ -160,7 +169,7 @@ def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Pat
     return out
 
 
-def _exact(con: duckdb.DuckDBPyConnection, batch: int = 50_000) -> None:
+def _exact(con: duckdb.DuckDBPyConnection, batch: int = 20_000) -> None:
     """Exact links (one content hash, no conflict) that touch a changed document."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE exact_pairs AS
@@ -194,9 +203,12 @@ def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: fl
     # hashes too (hash_id: exact duplicates are not near candidates).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE band_heads AS
-        SELECT n.hid, dense_rank() OVER (ORDER BY h.content_hash)::INTEGER AS hash_id,
-               h.doc_key IN (SELECT doc_key FROM changed_keys) AS mine, h.lsh_bands
-        FROM heads h JOIN head_ids n USING (doc_key) WHERE len(h.lsh_bands) > 0""")
+        WITH ids AS (  -- (numbered apart from the band lists: a window sorts every column it carries)
+            SELECT h.doc_key, n.hid, dense_rank() OVER (ORDER BY h.content_hash)::INTEGER AS hash_id,
+                   h.doc_key IN (SELECT doc_key FROM changed_keys) AS mine
+            FROM heads h JOIN head_ids n USING (doc_key))
+        SELECT ids.hid, ids.hash_id, ids.mine, b.lsh_bands FROM ids JOIN head_bands b USING (doc_key)
+        WHERE len(b.lsh_bands) > 0""")
     con.execute("CREATE OR REPLACE TEMP TABLE band_pairs (a INTEGER, b INTEGER)")
     (bands,) = con.execute("SELECT coalesce(max(len(lsh_bands)), 0) FROM band_heads").fetchone()
     for band in range(1, bands + 1):
@@ -252,7 +264,7 @@ def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], thres
     page_docs = _docs(con, {p for (p,) in pages})
     texts = _texts(con, set(page_docs), staged)
     for (key,) in pages:
-        p = _with_text(page_docs[key], texts.get(key, ""))
+        p = replace(page_docs[key], text=texts.get(key, ""))
         conds, params = [], []
         if p.file_number:
             conds.append("regexp_replace(lower(file_number), '\\s+', '', 'g') = ?")
@@ -273,20 +285,16 @@ def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], thres
             bands = band_keys(minhash(shingle_hashes(words)).hashvalues)
             cands = {r[0] for r in con.execute(
                 """WITH b AS (SELECT doc_key, unnest(lsh_bands) AS key, generate_subscripts(lsh_bands, 1) AS band
-                              FROM heads WHERE format = 'tei')
+                              FROM head_bands JOIN heads USING (doc_key) WHERE format = 'tei')
                     SELECT DISTINCT doc_key FROM b JOIN (SELECT unnest(?::BIGINT[]) AS key,
                                                          generate_subscripts(?::BIGINT[], 1) AS band) q
                     USING (band, key)""", [bands, bands]).fetchall()}
         if not cands:
             continue
         tdocs, ttexts = _docs(con, cands), _texts(con, cands, staged)
-        teis = [_with_text(tdocs[k], ttexts.get(k, "")) for k in sorted(cands)]
+        teis = [replace(tdocs[k], text=ttexts.get(k, "")) for k in sorted(cands)]
         for m in match_cross_source([p], teis, threshold):
             add_link(links, m.page_key, m.tei_key, "cross-source", max(m.jaccard, m.containment))
     _flush(con, links)
 
-
-def _with_text(d: DedupeDoc, text: str) -> DedupeDoc:
-    return DedupeDoc(d.doc_key, d.format, d.reviewed, text, d.file_number, d.date_min, d.sender, d.rank,
-                     d.recipient)
 

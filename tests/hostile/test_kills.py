@@ -208,7 +208,7 @@ def test_a_failure_after_the_commit_is_a_warning_on_a_completed_run(tmp_path: Pa
                                                                     monkeypatch):
     """The disk fills up right after the run's commit: the run is completed (the lake holds
     it), says why its warehouse is behind, and readers keep the previous state."""
-    from tasks.lake.catalog import Lake
+    from flows import steps
 
     with small_disk(tmp_path / "disk") as disk:
         src, data = tmp_path / "src", disk / "data"
@@ -217,14 +217,14 @@ def test_a_failure_after_the_commit_is_a_warning_on_a_completed_run(tmp_path: Pa
         run_ingest(source=str(src), data_dir=str(data), workers=1)
         before = _state(data)
         shutil.copy2(volumes_dir / SMALL[1], src)
-        real_commit, fillers = Lake.commit, []
+        real_commit, fillers = steps.commit_apart, []
 
-        def commit_then_fill(self, *args, **kwargs):
-            snapshot = real_commit(self, *args, **kwargs)
+        def commit_then_fill(*args, **kwargs):  # (the commit runs in a child process)
+            snapshot = real_commit(*args, **kwargs)
             fillers.append(_fill(disk, leave=0))
             return snapshot
 
-        monkeypatch.setattr(Lake, "commit", commit_then_fill)
+        monkeypatch.setattr(steps, "commit_apart", commit_then_fill)
         summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
         monkeypatch.undo()
         assert summary["status"] == "completed" and summary["items_new"] == 1
