@@ -50,7 +50,7 @@ def cmd_export(args) -> int:
     out, fmt = _out(args.out, EXPORT_FORMATS)
     with connection(args.data) as con:
         readonly.check(con, args.query)
-        reader = con.execute(args.query).fetch_record_batch(10_000)
+        reader = con.execute(args.query).to_arrow_reader(10_000)
         n = _write(reader, out, fmt)
     print(f"frus: {n} rows written to {out}", file=os.sys.stderr)
     return 0
