@@ -25,7 +25,7 @@ SQL_FILES = ("tables.sql", "views.sql", "changed.sql", "forget.sql", "items.sql"
 # What bounds an update's memory: the documents of the changed items written in one session,
 # and the words one index statement tokenises (2,000 documents of the average 550 words; a
 # range of long despatches holds fewer). Its tokens are held outside DuckDB's memory limit:
-# 2.5 M words a statement peaked 130-430 MB above the session's memory, 1 M words 50-120 MB.
+# a whole build of 10 copies of the corpus peaked at 685 MB with 2.5 M words, 633 MB with 1 M.
 BATCH_DOCUMENTS = 20_000
 INDEX_WORDS = 1_000_000
 # Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a

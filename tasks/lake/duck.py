@@ -31,9 +31,10 @@ MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows
 # in Python: its DuckDB gets about half the limit (a first ingest of the series, links in
 # Python: 845 MB at the peak with 400MB, 1,070 MB with 768MB; links in DuckDB: 699 MB).
 DEDUPE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_DEDUPE_MEMORY", "400MB")
-# The warehouse update's sessions: its statements hold what one batch needs, and the rest of
-# a session's memory is DuckDB's cache of the blocks it read and wrote, which grows to the limit
-# on a big warehouse (50 copies of the corpus: 920-1,210 MB at the peak with 768MB, 650 with 512MB).
+# The warehouse update's sessions: a session's memory grows from statement to statement (the
+# blocks it read and wrote) and more so on a big warehouse. A whole build of 50 copies of the
+# corpus peaked at 920 MB with 768MB and 2.5 M words a statement, 719 MB with 512MB and 1 M
+# (warehouse/build.py's INDEX_WORDS, which did the most of it).
 WAREHOUSE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_WAREHOUSE_MEMORY", "512MB")
 SPILL = ".duckdb-tmp"  # in the data root: the spill folders of its connections
 

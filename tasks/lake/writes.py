@@ -9,7 +9,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -38,7 +37,7 @@ class LakeWrites:
 
     def commit(self, run: dict, staged: list[Staged] = (), updated: list[ItemEntry] = (),
                failures: dict[str, Failure] | None = None, base_failures: dict[str, Failure] | None = None,
-               links: pa.Table | Path | None = None, duplicates: pa.Table | Path | None = None) -> int:
+               links: Path | None = None, duplicates: Path | None = None) -> int:
         """Commit a run in one transaction; returns the new snapshot id.
 
         Args:
@@ -47,8 +46,8 @@ class LakeWrites:
             updated: items whose row alone changes (a new version token, a withdrawal).
             failures: the whole new map of failed items (None: unchanged); ``base_failures``
                 the map before, to tell which reject rows go and which come.
-            links, duplicates: the new duplicate links and clusters, as tables or Parquet files
-                (None: unchanged).
+            links, duplicates: Parquet files of the new duplicate links and clusters (None:
+                unchanged), read as they are inserted: their rows never enter Python.
         """
         with self.connect() as con:
             # Python data enters through temp tables (duck.temp_table says why).
@@ -61,9 +60,6 @@ class LakeWrites:
                 came = [f for u, f in failures.items() if u not in before or not f.same(before[u])]
                 _temp(con, "new_failures", [asdict(f) for f in failures.values()], FAILURES)
                 _temp(con, "failure_rejects", [_reject_row(f) for f in came], SCHEMAS["rejects"])
-            for name, rows in (("new_links", links), ("new_duplicates", duplicates)):
-                if isinstance(rows, pa.Table):  # (before the transaction: see duck.temp_table)
-                    duck.temp_table(con, name, rows)
             _temp(con, "replaced", [{"uri": s.entry.uri} for s in staged], pa.schema([("uri", pa.string())]))
             con.execute("BEGIN")
             # The old rows of every staged item go first, in one statement a table: a DELETE
@@ -87,7 +83,9 @@ class LakeWrites:
                 con.execute(f"INSERT INTO {ALIAS}.failures BY NAME SELECT * FROM new_failures")
                 con.execute(f"INSERT INTO {ALIAS}.rejects BY NAME SELECT * FROM failure_rejects")
             for name, rows in (("links", links), ("duplicates", duplicates)):
-                _replace(con, name, rows)
+                if rows is not None:
+                    con.execute(f"DELETE FROM {ALIAS}.{name}")
+                    con.execute(f"INSERT INTO {ALIAS}.{name} BY NAME SELECT * FROM read_parquet(?)", [str(rows)])
             con.execute(f"INSERT INTO {ALIAS}.runs BY NAME SELECT * FROM new_run")
             data = bool(staged or updated or failures is not None or links is not None)
             con.execute(f"CALL {ALIAS}.set_commit_message('frus', ?, extra_info => ?)",
@@ -156,19 +154,6 @@ def _mtime(path: Path) -> float:
     except OSError:
         return float("inf")  # gone already
 
-
-
-def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table | Path | None) -> None:
-    """Replace every row of the lake's ``table`` with ``rows`` (None: leave it), inside the
-    commit's transaction. A Parquet file is read as it is inserted (its rows never enter
-    Python); a table was made the temp table ``new_<table>`` before the transaction."""
-    if rows is None:
-        return
-    con.execute(f"DELETE FROM {ALIAS}.{table}")
-    if isinstance(rows, pa.Table):
-        con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM new_{table}")
-    else:
-        con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)", [str(rows)])
 
 
 def _reject_row(f: Failure) -> dict:
