@@ -60,9 +60,13 @@ def fixtures() -> Path:
 def prefect_api():
     """One temporary Prefect API for the session (worker), for the tests that run flows; stopped
     before pytest closes its streams. Request it (``pytest.mark.usefixtures("prefect_api")``)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # No heartbeats in the tests' flow runs: a run's end waits up to a second for its heartbeat
+    # thread (0.85 s of a 1.3 s rerun); heartbeats only tell a server a run is alive.
+    with prefect_test_harness(server_startup_timeout=120), \
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 

@@ -28,14 +28,15 @@ _EXTENSIONS = {
 }
 MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows the largest volume
 # A commit's deduplication holds, beside DuckDB's tables, a batch of candidates and their texts
-# in Python: its DuckDB gets about half the limit (a first ingest of the series, links in
-# Python: 845 MB at the peak with 400MB, 1,070 MB with 768MB; links in DuckDB: 699 MB).
-DEDUPE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_DEDUPE_MEMORY", "400MB")
-# The warehouse update's sessions: a session's memory grows from statement to statement (the
-# blocks it read and wrote) and more so on a big warehouse. A whole build of 50 copies of the
-# corpus peaked at 920 MB with 768MB and 2.5 M words a statement, 719 MB with 512MB and 1 M
-# (warehouse/build.py's INDEX_WORDS, which did the most of it).
-WAREHOUSE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_WAREHOUSE_MEMORY", "512MB")
+# in Python: its DuckDB gets less (a first ingest of 50 copies of the corpus peaked at 694 MB
+# with 400MB, 624 MB with 300MB; links in Python, before: 845 MB with 400MB).
+DEDUPE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_DEDUPE_MEMORY", "300MB")
+# The warehouse update's sessions: DuckDB keeps the blocks a session reads and writes cached up
+# to its limit, so on a big warehouse the process grows by the whole limit. A whole build of 50
+# copies of the corpus (`frus refresh --force`) peaked at 797 MB with 512MB and 573 MB with
+# 320MB, in the same time (135 s and 138 s); the tokens of an index statement are held outside
+# the limit (warehouse/build.py's INDEX_WORDS).
+WAREHOUSE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_WAREHOUSE_MEMORY", "320MB")
 SPILL = ".duckdb-tmp"  # in the data root: the spill folders of its connections
 
 
