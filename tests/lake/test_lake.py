@@ -211,16 +211,20 @@ def test_a_killed_update_leaves_the_old_warehouse_and_its_leftovers_go(tmp_path:
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_warehouse_generations_take_turns_and_spare_readers(tmp_path: Path, volumes_dir: Path):
-    """warehouse.duckdb links to the newest of two generations; an update brings the older one
-    up to date (two runs of changes), unless a reader holds it: then it copies the newest."""
+    """warehouse.duckdb links to the newest of two generations (a whole build leaves a copy of
+    itself as the other); an update brings the older one up to date (two runs of changes),
+    unless a reader holds it: then it copies the newest."""
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
     run_ingest(source=str(src), data_dir=str(data), workers=1)
     link = db.warehouse_path(data)
     first = link.resolve()
     assert link.is_symlink() and first.parent.name == ".warehouse"
+    spare, = [p for p in (data / ".warehouse").glob("*.duckdb") if p != first]  # a whole build's copy
+    assert db._meta(spare) == db._meta(first)
     _copy(volumes_dir, SMALL[1:], src)
     run_ingest(source=str(src), data_dir=str(data), workers=1)
     second = link.resolve()
+    assert not spare.exists()  # the update took the spare: it copied nothing
     assert second != first and first.exists()  # the older generation stays, as the next spare
     with db.connect(first, read_only=True) as reader:  # a reader still on the first generation
         path = src / SMALL[1]
