@@ -66,8 +66,11 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
             _run(con, sql("items.sql"))
             people.link_new(con)
             ranges = con.execute(sql("ranges.sql"), [INDEX_WORDS]).fetchall()
+            con.execute("CREATE OR REPLACE TEMP TABLE batch_terms AS FROM doc_terms LIMIT 0")
             for start, end in ranges:
                 con.execute(sql("index.sql"), [start, end])
+            con.execute("INSERT INTO doc_terms FROM batch_terms ORDER BY term, version_id")
+            con.execute("DROP TABLE batch_terms")
             if ranges:  # (none: the batch's items were emptied)
                 con.execute(sql("terms.sql"), [ranges[0][0], ranges[-1][1]])
     with _session(path, lake, snapshot) as con:
