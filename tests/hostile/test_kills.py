@@ -101,7 +101,7 @@ def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(b
     seen = []
     for n in range(KILLS):
         _restore(b["backup"], data)
-        at = (n + rng.random()) * b["seconds"] / KILLS  # (stratified: each twelfth of the run once)
+        at = (n + rng.random()) * b["seconds"] / KILLS  # (stratified: each 1/KILLS of the run once)
         child = _start(b["src"], data, stderr=subprocess.DEVNULL)
         try:
             child.wait(timeout=at)
