@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prefect.client.base import PrefectHttpxSyncClient
 
 BIN = Path(sys.executable).parent
 
@@ -54,6 +55,16 @@ def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def rest(api: str, method: str, path: str, **kwargs):
+    """One call of the server's REST API (``path`` under ``api``), its JSON body.
+
+    Through Prefect's own HTTP client, which retries as every Prefect client does: a 503 is the
+    server's SQLite database busy (its scheduler writing runs under CI's load), not an error.
+    """
+    with PrefectHttpxSyncClient(base_url=api, timeout=30) as client:
+        return client.request(method, f"{api}{path}", **kwargs).json()
 
 
 def runs_of(runs: list[dict], data: Path) -> list[dict]:

@@ -12,9 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
-
-from tests.prefect_server import BIN, _env, _stop, _tail, prefect_server, runs_of  # noqa: F401 (the fixture)
+from tests.prefect_server import BIN, _env, _stop, _tail, prefect_server, rest, runs_of  # noqa: F401 (the fixture)
 from warehouse import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,24 +37,18 @@ def _frus(args: list[str], api: str, home: Path, cwd: Path | None = None, timeou
 
 def _flow_runs(api: str, data: Path) -> list[dict]:
     """The flow runs into ``data``, newest first (the module's tests share one server)."""
-    r = httpx.post(f"{api}/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 200}, timeout=10)
-    r.raise_for_status()
-    return runs_of(r.json(), data)
+    return runs_of(rest(api, "POST", "/flow_runs/filter", json={"sort": "START_TIME_DESC", "limit": 200}), data)
 
 
 def _artifact(api: str, flow_run_id: str) -> str:
     body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": ["ingest-run"]}}}
-    r = httpx.post(f"{api}/artifacts/filter", json=body, timeout=10)
-    r.raise_for_status()
-    (artifact,) = r.json()
+    (artifact,) = rest(api, "POST", "/artifacts/filter", json=body)
     return artifact["data"]
 
 
 def _task_run_names(api: str, flow_run_id: str) -> list[str]:
     body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
-    r = httpx.post(f"{api}/task_runs/filter", json=body, timeout=10)
-    r.raise_for_status()
-    return sorted(t["name"] for t in r.json())
+    return sorted(t["name"] for t in rest(api, "POST", "/task_runs/filter", json=body))
 
 
 def test_a_failed_item_fails_the_run_in_prefect(prefect_server: str, tmp_path: Path, volumes_dir: Path):
@@ -141,13 +133,12 @@ def test_a_deployment_from_prefect_yaml_runs_offline(prefect_server: str, tmp_pa
         made = subprocess.run(prefect + args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert made.returncode == 0, made.stdout + made.stderr
 
-    deployment = httpx.get(f"{api}/deployments/name/ingest/nightly", timeout=10).json()
+    deployment = rest(api, "GET", "/deployments/name/ingest/nightly")
 
     def run_deployment(**params) -> dict:
         """A run of the deployment by hand, with these parameters over prefect.yaml's."""
-        made = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", timeout=10, json={
+        made = rest(api, "POST", f"/deployments/{deployment['id']}/create_flow_run", json={
             "parameters": {"data_dir": str(data), "volumes": ["frus1873p2v3"], **params}})
-        made.raise_for_status()
         log = tmp_path / "worker.log"
         with open(log, "ab") as out:
             worker = subprocess.Popen(prefect + ["worker", "start", "--pool", "frus-pool", "--run-once"],
@@ -156,7 +147,7 @@ def test_a_deployment_from_prefect_yaml_runs_offline(prefect_server: str, tmp_pa
         try:
             deadline = time.monotonic() + 300
             while True:
-                run = httpx.get(f"{api}/flow_runs/{made.json()['id']}", timeout=10).json()
+                run = rest(api, "GET", f"/flow_runs/{made['id']}")
                 if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                     return run
                 assert time.monotonic() < deadline, f"the deployment's run did not end:\n{_tail(log)}"

@@ -12,9 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from tests.prefect_server import _env, _stop, _tail, prefect_server  # noqa: F401 (the fixture)
+from tests.prefect_server import _env, _stop, _tail, prefect_server, rest  # noqa: F401 (the fixture)
 from warehouse import db
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,9 +22,7 @@ VOLUME = "frus1873p2v3"  # 23 documents: the smallest quick volume
 
 def _completed_runs(api: str) -> list[dict]:
     body = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "limit": 10}
-    r = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10)
-    r.raise_for_status()
-    return r.json()
+    return rest(api, "POST", "/flow_runs/filter", json=body)
 
 
 def test_frus_serve_runs_the_schedule(prefect_server: str, tmp_path: Path, volumes_dir: Path):
@@ -58,7 +54,7 @@ def test_frus_serve_runs_the_schedule(prefect_server: str, tmp_path: Path, volum
     assert run["parameters"]["source"] == str(src.resolve())
     assert run["parameters"]["data_dir"] == str(data)
     assert run["auto_scheduled"], run  # made by the schedule, not by hand
-    dep = httpx.get(f"{api}/deployments/{run['deployment_id']}", timeout=10).json()
+    dep = rest(api, "GET", f"/deployments/{run['deployment_id']}")
     assert dep["name"] == "nightly-served"
     assert dep["global_concurrency_limit"]["limit"] == 1, dep
     assert dep["concurrency_options"]["collision_strategy"] in ("ENQUEUE", "CANCEL_NEW")
