@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from tasks.lake import staging  # noqa: E402
+from tasks.lake.apart import runs_apart  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, LakeState  # noqa: E402
 from tasks.lake.changes import Changes  # noqa: E402
 from tasks.records import RunReport, utcnow  # noqa: E402
@@ -152,8 +153,9 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
         for old in changes.withdraw_missing(items, report.source):
             log.info("%s withdrawn: no longer in %s", printable(old.name), display(report.source))
     changes.finish()
-    snapshot = _dedupe_and_commit(lake, report, changes, base) if changes.committed else base.snapshot
-    _refresh(log, lake, report, changes, base)
+    apart = runs_apart(base.documents + sum(s.entry.documents for s in changes.staged))
+    snapshot = _dedupe_and_commit(lake, report, changes, base, apart) if changes.committed else base.snapshot
+    _refresh(log, lake, report, changes, base, apart)
     snapshot = _record(log, lake, report, changes.committed, snapshot)
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
                "phases": report.phases, "volumes": [asdict(r) for r in changes.rows]}
@@ -231,27 +233,29 @@ def _collect(log, changes: Changes, src: Source, pending: list[tuple], peers: se
                  done.entry.documents, done.entry.rejects)
 
 
-def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: LakeState) -> int:
-    """Duplicates of the changed documents (none changed: the old links stay), then the commit."""
+def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: LakeState,
+                       apart: bool) -> int:
+    """Duplicates of the changed documents (none changed: the old links stay), then the commit
+    (``apart``: each in a process of its own)."""
     dedupe = None
     if changes.changed_uris:
         with _phase(report, "dedupe"):
-            dedupe = deduplicate(lake, changes.changed_uris, changes.staged, report.run_id)
+            dedupe = deduplicate(lake, changes.changed_uris, changes.staged, report.run_id, apart)
     report.finished_at = utcnow()
     with _phase(report, "commit"):
         return commit(lake, report.row(), changes.staged, changes.entries, changes.failures,
-                      base.failures, dedupe)
+                      base.failures, dedupe, apart)
 
 
-def _refresh(log, lake: Lake, report: RunReport, changes: Changes, base: LakeState) -> None:
-    """After the commit: the warehouse and the lake's housekeeping; a failure is a warning
-    (the commit decided the run)."""
+def _refresh(log, lake: Lake, report: RunReport, changes: Changes, base: LakeState, apart: bool) -> None:
+    """After the commit: the warehouse (``apart``: in a process of its own) and the lake's
+    housekeeping; a failure is a warning (the commit decided the run)."""
     try:
         if changes.committed:
             staging.clear(lake.data_root)
         with _phase(report, "warehouse"):
             if changes.committed or not db.is_current(lake.data_root, base.data_snapshot):  # (else it stays)
-                refresh_warehouse(lake.data_root)
+                refresh_warehouse(lake.data_root, apart)
         report.refresh_seconds = report.phases["warehouse"]
         if changes.committed and (changes.staged or changes.entries):
             with _phase(report, "maintain"):

@@ -119,22 +119,24 @@ def normalise_and_stage(data_root: Path, fetched: FetchedItem, run_id: str,
 
 
 @task(name="deduplicate", cache_policy=NO_CACHE)
-def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str):
+def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str, apart: bool):
     """Duplicate links and clusters of the state about to be committed (changed documents
-    matched against the stored signatures), in a process of its own (``tasks.lake.apart``)."""
-    return deduplicate_apart(lake, changed, staged, run_id)
+    matched against the stored signatures), ``apart``: in a process of its own
+    (``tasks.lake.apart``)."""
+    return deduplicate_apart(lake, changed, staged, run_id, apart)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
 def commit(lake: Lake, run: dict, staged: list[Staged], updated: list[ItemEntry],
-           failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe) -> int:
+           failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe, apart: bool) -> int:
     links, duplicates = dedupe if dedupe else (None, None)  # (Parquet files: deduplicate's)
-    return commit_apart(lake, run, staged, updated, failures, base_failures, links, duplicates)
+    return commit_apart(lake, run, staged, updated, failures, base_failures, links, duplicates,
+                        apart=apart)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)
-def refresh_warehouse(data_root: Path) -> bool:
-    return db.refresh_apart(data_root)  # (its memory goes back to the system when it is done)
+def refresh_warehouse(data_root: Path, apart: bool) -> bool:
+    return db.refresh_apart(data_root, apart=apart)  # (apart: its memory goes back to the system)
 
 
 def default_workers() -> int:

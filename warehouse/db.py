@@ -130,13 +130,15 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
     return True
 
 
-def refresh_apart(data_root: Path | str, force: bool = False) -> bool:
-    """:func:`refresh` in a process of its own (``tasks.lake.apart``): a build's peak is
-    then the same whatever the process that asks for it has done before.
+def refresh_apart(data_root: Path | str, force: bool = False, apart: bool = True) -> bool:
+    """:func:`refresh` in a process of its own (``tasks.lake.apart``; not ``apart``: in this
+    one): a build's peak is then the same whatever the process that asks for it has done before.
 
     Raises:
         RuntimeError: the update failed; the message is the child's one-line reason.
     """
+    if not apart:
+        return refresh(data_root, force)
     return run_apart("warehouse.db", str(data_root), *(["--force"] if force else [])) == "changed"
 
 

@@ -1,9 +1,11 @@
-"""Phases run in a process of their own.
+"""Phases run in a process of their own, once the lake is big.
 
 A process's memory goes back to the system only when it ends: run in the flow's process, a
 big phase (a first ingest's deduplication, a whole warehouse build) would leave its
 high-water mark to every later phase. Apart, each phase's peak is its own, and the flow's
 process stays small. The child dies with its parent: a killed run's phase does not go on.
+On a small lake a child's start (a Python, its imports, the lake's attach) costs more than
+its memory saves: there the phases run in the flow's process (:func:`runs_apart`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,23 @@ from tasks.lake.staging import STAGING
 from tasks.records import ItemEntry
 
 PR_SET_PDEATHSIG = 1
+APART_FROM = "FRUS_APART_FROM_DOCUMENTS"
+DEFAULT_APART_FROM = 20_000  # documents: 3 shared corpora (make run's lake is 7,233)
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds tasks/, flows/, warehouse/
+
+
+def runs_apart(documents: int) -> bool:
+    """Whether the dedupe, commit and warehouse phases of a run over a lake of ``documents``
+    run apart: from ``FRUS_APART_FROM_DOCUMENTS`` (default 20,000; 0: always).
+
+    Raises:
+        ValueError: the setting is not a whole number.
+    """
+    value = os.environ.get(APART_FROM, str(DEFAULT_APART_FROM))
+    try:
+        return documents >= int(value)
+    except ValueError:
+        raise ValueError(f"{APART_FROM}={value!r}: not a number of documents") from None
 
 
 def run_apart(module: str, *args: str) -> str:
@@ -57,31 +75,39 @@ def child_main(work) -> None:
         sys.exit(1)
 
 
-def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str) -> tuple[Path, Path]:
-    """:func:`tasks.lake.dedupe.deduplicate` in a process of its own; returns its ``links`` and
-    ``duplicates`` Parquet files, in a temporary folder of the staging area that the commit
-    reads them from (cleared with the staging area after the commit; a killed run's is swept).
-    The series' 350,000 duplicate rows never enter this process."""
+def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str,
+                      apart: bool = True) -> tuple[Path, Path]:
+    """:func:`tasks.lake.dedupe.deduplicate` in a process of its own (or, not ``apart``, in
+    this one); returns its ``links`` and ``duplicates`` Parquet files, in a temporary folder
+    of the staging area that the commit reads them from (cleared with the staging area after
+    the commit; a killed run's is swept). The series' 350,000 duplicate rows never enter
+    this process."""
     work = _work_folder(lake, "dedupe")
     try:
-        (work / "request.json").write_text(json.dumps({
-            "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
-            "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
-        run_apart("tasks.lake.apart", "dedupe", str(work))
+        request = {"data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
+                   "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}
+        (work / "request.json").write_text(json.dumps(request))
+        if apart:
+            run_apart("tasks.lake.apart", "dedupe", str(work))
+        else:
+            _dedupe_child(work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return work / "links.parquet", work / "duplicates.parquet"
 
 
-def commit_apart(lake: Lake, *args, **kwargs) -> int:
-    """:meth:`tasks.lake.catalog.Lake.commit` in a process of its own; returns the snapshot.
+def commit_apart(lake: Lake, *args, apart: bool = True, **kwargs) -> int:
+    """:meth:`tasks.lake.catalog.Lake.commit` in a process of its own (or, not ``apart``, in
+    this one); returns the snapshot.
 
     A first ingest of the series commits some 3,800 files in one transaction: apart, its
     peak is its own, not added to the flow's. Killed with the flow, the child dies too and
     its transaction commits nothing."""
     if not lake.exists():
         lake.ensure()  # (the child opens the lake by its data root's saved settings: no secret passes)
+    if not apart:
+        return Lake(lake.data_root).commit(*args, **kwargs)  # (opened as the child opens it)
     work = _work_folder(lake, "commit")
     try:
         # (pickle: the run row's datetimes and the records as they are; the file is this

@@ -33,6 +33,11 @@ class LakeState:
     snapshot: int | None = None
     data_snapshot: int | None = None  # the last snapshot that changed more than ``runs``
 
+    @property
+    def documents(self) -> int:
+        """How many documents its items held when they were stored."""
+        return sum(e.documents for e in self.items.values())
+
 
 @dataclass
 class Staged:

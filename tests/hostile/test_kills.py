@@ -1,10 +1,11 @@
 """Kills, full disks and readers: a committed state is never lost nor half seen.
 
 - 12 SIGKILLs of an ingest (its whole process group: the flow, its warehouse update) over an
-  existing warehouse, one at a random point of each twelfth of the run (timed from the end of
-  the child's imports, so that every kill lands in the run, and every phase gets its kills):
-  right after each, the warehouse reads the previous state or the new one, never an error; a
-  rerun then equals an uninterrupted run.
+  existing warehouse, half with the phases in processes of their own (as on a big lake), half
+  in the flow's; one at a random point of each sixth of the run of its kind (timed from the
+  end of the child's imports, so that every kill lands in the run, and every phase gets its
+  kills): right after each, the warehouse reads the previous state or the new one, never an
+  error; a rerun then equals an uninterrupted run.
 - A full disk (a small tmpfs as the data root) during a run leaves the previous state
   readable, and the run completes once there is room.
 - 200 reads (search and sql, through the guarded entry point) in a loop during 6 ingests:
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import run_ingest
+from tasks.lake.apart import APART_FROM
 from tests.lake.test_lake import SMALL, STATE, _rows
 from warehouse import db
 
@@ -43,20 +45,21 @@ print(json.dumps({"status": summary["status"]}))
 """
 
 
-def _api_env() -> dict:
+def _api_env(apart: bool = False) -> dict:
     """The environment of a child ingest: this session's Prefect API (no temporary server of
-    its own to start), the project on the path."""
+    its own to start), the project on the path; ``apart``: its phases in processes of their own."""
     from prefect.settings import get_current_settings
 
     url = get_current_settings().api.url
     assert url, "the test session's Prefect API is not running"
-    return {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)}
+    return {**env, APART_FROM: "0"} if apart else env
 
 
-def _start(src: Path, data: Path, stderr) -> subprocess.Popen:
+def _start(src: Path, data: Path, stderr, apart: bool = False) -> subprocess.Popen:
     """A child ingest of ``src`` into ``data`` (a process group of its own), returned once it
     has imported the code and is starting its run (its "ready" line read)."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(data)], env=_api_env(),
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(data)], env=_api_env(apart),
                              stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     assert child.stdout.readline().strip() == "ready", "the child ingest did not start"
     return child
@@ -75,7 +78,8 @@ def _restore(backup: Path, data: Path) -> None:
 @pytest.fixture(scope="module")
 def before_and_after(tmp_path_factory, volumes_dir: Path):
     """A data root holding one volume (kept as ``backup``), a source that adds the second,
-    and the state an uninterrupted run from there leaves."""
+    the state an uninterrupted run from there leaves, and how long it takes with its phases
+    apart and in the flow's process."""
     root = tmp_path_factory.mktemp("kills")
     src, data, backup = root / "src", root / "data", root / "backup"
     src.mkdir()
@@ -84,13 +88,19 @@ def before_and_after(tmp_path_factory, volumes_dir: Path):
     shutil.copytree(data, backup, symlinks=True)
     before = _state(data)
     shutil.copy2(volumes_dir / SMALL[1], src)
-    child = _start(src, data, stderr=subprocess.PIPE)
-    start = time.monotonic()
-    out, err = child.communicate(timeout=600)
-    seconds = time.monotonic() - start
-    assert child.returncode == 0 and json.loads(out)["status"] == "completed", err[-3000:]
+    seconds, after, rows = {}, set(), []
+    for apart in (True, False):
+        _restore(backup, data)
+        child = _start(src, data, stderr=subprocess.PIPE, apart=apart)
+        start = time.monotonic()
+        out, err = child.communicate(timeout=600)
+        seconds[apart] = time.monotonic() - start
+        assert child.returncode == 0 and json.loads(out)["status"] == "completed", err[-3000:]
+        after.add(_state(data))
+        rows.append(_rows(data))
+    assert len(after) == 1 and rows[0] == rows[1], after  # apart or not, one outcome
     return {"root": root, "src": src, "data": data, "backup": backup, "before": before,
-            "after": _state(data), "rows": _rows(data), "seconds": seconds}
+            "after": after.pop(), "rows": rows[0], "seconds": seconds}
 
 
 def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(before_and_after):
@@ -101,8 +111,9 @@ def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(b
     seen = []
     for n in range(KILLS):
         _restore(b["backup"], data)
-        at = (n + rng.random()) * b["seconds"] / KILLS  # (stratified: each 1/KILLS of the run once)
-        child = _start(b["src"], data, stderr=subprocess.DEVNULL)
+        apart, k = n % 2 == 0, n // 2  # (stratified: each 2/KILLS of a run of each kind once)
+        at = (k + rng.random()) * b["seconds"][apart] * 2 / KILLS
+        child = _start(b["src"], data, stderr=subprocess.DEVNULL, apart=apart)
         try:
             child.wait(timeout=at)
         except subprocess.TimeoutExpired:
@@ -114,13 +125,14 @@ def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(b
         child.wait()
         child.stdout.close()
         state = _state(data)  # readable right after the kill
-        assert state in (b["before"], b["after"]), (n, at, state)
+        assert state in (b["before"], b["after"]), (n, apart, at, state)
         seen.append(state == b["after"])
         run_ingest(source=str(b["src"]), data_dir=str(data), workers=1)
-        assert _state(data) == b["after"], (n, at)
-        assert _rows(data) == b["rows"], (n, at)
+        assert _state(data) == b["after"], (n, apart, at)
+        assert _rows(data) == b["rows"], (n, apart, at)
     assert len(seen) == KILLS
-    print(f"{KILLS} kills in a {b['seconds']:.1f} s run: {KILLS - sum(seen)} left the previous state, "
+    print(f"{KILLS} kills in runs of {b['seconds'][True]:.1f} s (apart) and {b['seconds'][False]:.1f} s: "
+          f"{KILLS - sum(seen)} left the previous state, "
           f"{sum(seen)} the new one; all readable, all equal to the reference after a rerun")
 
 
