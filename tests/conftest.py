@@ -75,8 +75,9 @@ SLOW_FIXTURES = {"prefect_api", "prefect_server", "postgres_server"}
 # The longest files (see `pytest --durations`) start first: under `make test` (a file on one
 # worker, in this order) the two workers then end together instead of one waiting on test_kills.
 LONGEST_FIRST = ("tests/hostile/test_kills.py", "tests/flows/test_ingest_flow.py", "tests/lake/test_lake.py",
-                 "tests/flows/test_operators.py", "tests/flows/test_ingest_http.py", "tests/test_analyst.py",
-                 "tests/flows/test_ingest_git.py", "tests/test_people.py", "tests/flows/test_replay.py")
+                 "tests/flows/test_operators.py", "tests/flows/test_ingest_http.py", "tests/flows/test_ingest_git.py",
+                 "tests/test_analyst.py", "tests/flows/test_replay.py", "tests/flows/test_schedule.py",
+                 "tests/test_people.py")
 
 
 def _order(item: pytest.Item) -> int:

@@ -29,9 +29,9 @@ from tasks.records import ItemEntry
 PR_SET_PDEATHSIG = 1
 APART_FROM = "FRUS_APART_FROM_DOCUMENTS"
 # In the flow's process the phases' high-water marks add up. `frus ingest` peaks, apart / in
-# the flow's process: 138 documents 390 / 411 MB (in 3.1 s, not 5.1 s, in the tests' harness),
-# 549 documents 314 / 415 MB, 2,092 documents 314 / 483 MB, the shared corpus (7,233) 474 /
-# 645 MB: above a 2,000-document lake, apart; 50 copies of the corpus peak at 632 MB.
+# the flow's process: 138 documents 389 / 412 MB (in 5.1-6.1 s / 4.1 s, the tests' harness),
+# 549 documents 314 / 414 MB, 2,092 documents 313 / 480 MB, the shared corpus (7,233) 463 /
+# 634 MB: from a 2,000-document lake, apart; 50 copies of the corpus peak at 632 MB.
 DEFAULT_APART_FROM = 2_000
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds tasks/, flows/, warehouse/
 

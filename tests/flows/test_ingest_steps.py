@@ -1,5 +1,5 @@
 """The ingest flow's steps one at a time: a normaliser's crash, what fails after the commit,
-task-run names."""
+task-run names, where the phases run."""
 from __future__ import annotations
 
 import logging
@@ -12,11 +12,13 @@ import pytest
 import tasks.normalise
 from flows import ingest as flow
 from flows.ingest import _item_failed, _named, normalise_and_stage, run_ingest
+from tasks.lake import apart
 from tasks.lake.catalog import Lake, LakeState
 from tasks.lake.changes import Changes
 from tasks.errors import NormaliseError, VolumeError
 from tasks.records import RunReport, utcnow
 from tasks.sources import FetchedItem, SourceItem
+from warehouse import db
 
 URI = "file:///src/frus1.xml"
 
@@ -97,3 +99,36 @@ def test_what_fails_after_the_commit_is_a_warning_not_a_second_run(
     assert [status for status, _ in rows] == ["completed"], rows
     if broken == "clear":
         assert "committed; then OSError" in rows[0][1]
+
+
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
+def test_a_small_lake_runs_its_phases_here_and_a_big_one_apart(monkeypatch, tmp_path: Path, volumes_dir: Path):
+    """The flow asks `runs_apart` with the lake's size: a 23-document lake's dedupe, commit and
+    warehouse update run in its process; from the threshold (here 0), each in a child. Both
+    leave the same warehouse."""
+    started: list[str] = []
+
+    def counted(module: str, *args: str) -> str:
+        started.append(f"{module} {args[0] if module == 'tasks.lake.apart' else ''}".strip())
+        return real(module, *args)
+
+    real = apart.run_apart
+    monkeypatch.setattr(apart, "run_apart", counted)
+    monkeypatch.setattr(db, "run_apart", counted)
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(volumes_dir / "frus1873p2v3.xml", src)
+    counts = {}
+    for threshold in (None, "0"):
+        if threshold is None:
+            monkeypatch.delenv(apart.APART_FROM, raising=False)
+        else:
+            monkeypatch.setenv(apart.APART_FROM, threshold)
+        data = tmp_path / f"data-{threshold}"
+        summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
+        assert summary["status"] == "completed" and summary["items_new"] == 1
+        counts[threshold] = db.query(data, "SELECT count(*), count(DISTINCT doc_key) FROM document_versions")[1]
+        if threshold is None:
+            assert started == [], started  # (23 documents: below the default)
+    assert started == ["tasks.lake.apart dedupe", "tasks.lake.apart commit", "warehouse.db"]
+    assert counts[None] == counts["0"] == [(23, 23)]
