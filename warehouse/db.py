@@ -135,7 +135,8 @@ def refresh_apart(data_root: Path | str, force: bool = False, apart: bool = True
     one): a build's peak is then the same whatever the process that asks for it has done before.
 
     Raises:
-        RuntimeError: the update failed; the message is the child's one-line reason.
+        RuntimeError: the update failed apart; the message is the child's one-line reason
+            (in this process: what :func:`refresh` raised).
     """
     if not apart:
         return refresh(data_root, force)

@@ -88,13 +88,15 @@ def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str,
     this process."""
     work = _work_folder(lake, "dedupe")
     try:
-        request = {"data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
-                   "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}
-        (work / "request.json").write_text(json.dumps(request))
         if apart:
+            (work / "request.json").write_text(json.dumps({
+                "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
+                "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
             run_apart("tasks.lake.apart", "dedupe", str(work))
         else:
-            _dedupe_child(work)
+            from tasks.lake.dedupe import deduplicate  # (datasketch, scipy: only when needed)
+
+            deduplicate(lake, sorted(changed), staged, run_id, work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
