@@ -2,7 +2,9 @@
 project-local Prefect for the tests that run flows (``prefect_api``, requested, not autouse)."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,33 @@ def prefect_api():
     with prefect_test_harness(server_startup_timeout=120), \
             temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@pytest.fixture(scope="session")
+def corpus_lake(tmp_path_factory, corpus: Path, prefect_api) -> Path:
+    """The data root of the whole shared corpus ingested once for the whole run: the volumes,
+    the excerpts, the seed page text and the authority lists (links to the corpus). Under
+    pytest-xdist the first worker to ask builds it while the others wait on a lock, then all
+    read it. Read it only: a test that writes makes a data root of its own."""
+    from flows.ingest import run_ingest
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # (the run's folder, above each worker's own)
+    root, src, done = shared / "corpus-lake", shared / "corpus-src", shared / "corpus-lake.done"
+    with open(shared / "corpus-lake.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(src, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)  # (a worker's build that failed)
+            src.mkdir()
+            for f in [*(corpus / "frus").rglob("*.xml"), corpus / "seed" / "000_06e3c999c372cd2d.txt",
+                      *(corpus / "reference").glob("*.csv")]:
+                (src / f.name).symlink_to(f)
+            summary = run_ingest(source=str(src), data_dir=str(root), follow_links=True)
+            assert summary["status"] == "completed", summary
+            done.write_text(summary["run_id"])
+    return root
 
 
 # Fixtures whose tests are slow by nature: a flow run (Prefect), a server in a child process.

@@ -10,24 +10,15 @@ import pytest
 
 from flows import cli, exports
 from flows.analyst import HIT_KEYS, connection
-from flows.ingest import run_ingest
 from warehouse import db
 
 pytestmark = pytest.mark.usefixtures("prefect_api")  # (every test reads a flow's ingest)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory, corpus: Path) -> Path:
-    """The volumes, the excerpts, the seed page text and the authority lists, ingested once
-    (links to the corpus)."""
-    src = tmp_path_factory.mktemp("src")
-    for f in [*(corpus / "frus").rglob("*.xml"), corpus / "seed" / "000_06e3c999c372cd2d.txt",
-              *(corpus / "reference").glob("*.csv")]:
-        (src / f.name).symlink_to(f)
-    root = tmp_path_factory.mktemp("analyst-data")
-    summary = run_ingest(source=str(src), data_dir=str(root), follow_links=True)
-    assert summary["status"] == "completed", summary
-    return root
+@pytest.fixture
+def data(corpus_lake: Path) -> Path:
+    """The shared corpus whole, with the seed and the authority lists (conftest's corpus_lake)."""
+    return corpus_lake
 
 
 def _search(capsys, data: Path, *args) -> dict:

@@ -105,7 +105,8 @@ def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:
 def _session(path: Path, lake: Lake, snapshot: int):
     """A DuckDB session on the warehouse file at ``path`` (its default database) with the
     lake attached read-only at ``snapshot``."""
-    with duck.connect(temp_directory=lake.spill_dir(), memory_limit=duck.WAREHOUSE_MEMORY_LIMIT) as con:
+    with duck.connect(temp_directory=lake.spill_dir(), memory_limit=duck.WAREHOUSE_MEMORY_LIMIT,
+                      trusted=True) as con:
         con.execute(f"ATTACH {duck.sql_str(path)} AS warehouse (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         con.execute("USE warehouse")
         lake.attach(con, read_only=True, snapshot=snapshot)

@@ -123,7 +123,7 @@ class Lake(LakeWrites):
         elif not self.exists():
             raise FileNotFoundError(f"no lake under {self.data_root}: run `frus ingest --source PATH "
                                     f"--data {self.data_root}` first")
-        con = duck.connect(temp_directory=self.spill_dir(), memory_limit=memory_limit)
+        con = duck.connect(temp_directory=self.spill_dir(), memory_limit=memory_limit, trusted=True)
         try:
             self.attach(con, read_only, snapshot)
             if not read_only and not self.exists():

@@ -35,26 +35,27 @@ def _snapshot(data: Path) -> dict[str, list]:
         return {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in TABLES}
 
 
-@pytest.fixture(scope="module")
-def corpus_data(tmp_path_factory, corpus: Path) -> Path:
-    """The whole shared corpus (volumes and excerpts) ingested once through the flow."""
-    data = tmp_path_factory.mktemp("corpus-data")
-    summary = run_ingest(source=str(corpus / "frus"), data_dir=str(data))
-    assert summary["status"] == "completed", summary
-    return data
+@pytest.fixture
+def corpus_data(corpus_lake: Path) -> Path:
+    """The whole shared corpus ingested once (conftest's corpus_lake: volumes, excerpts, the
+    seed page text of d83 and the authority lists)."""
+    return corpus_lake
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_corpus_documents_and_mentions(corpus_data: Path, capsys):
     with db.connect(db.warehouse_path(corpus_data), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM document_versions").fetchone()[0] == 7232
-        assert con.execute("SELECT count(DISTINCT doc_key) FROM document_versions").fetchone()[0] == 7232
+        # the 7,232 TEI documents, and the seed's page text of d83 (a duplicate of its TEI)
+        assert dict(con.execute("SELECT format, count(*) FROM document_versions GROUP BY ALL").fetchall()) == {
+            "tei": 7232, "hsg-text": 1}
+        assert con.execute("SELECT count(DISTINCT doc_key) FROM document_versions").fetchone()[0] == 7233
         members = con.execute("SELECT count(*) FROM duplicates WHERE doc_key <> canonical_key").fetchone()[0]
-        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 7232 - members
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 7233 - members
         keys = [r[0] for r in con.execute("SELECT doc_key FROM mentions('Outer Mongolia')").fetchall()]
-        # independent check: documents whose title or body hold the phrase, by Python
+        # independent check: TEI documents whose title or body hold the phrase, by Python
         expected = sorted(
-            k for k, title, text in con.execute("SELECT doc_key, title, text FROM document_versions").fetchall()
+            k for k, title, text in con.execute(
+                "SELECT doc_key, title, text FROM document_versions WHERE format = 'tei'").fetchall()
             if "outer mongolia" in " ".join(f"{title or ''} {text}".split()).lower()
         )
     assert sorted(keys) == expected == ["frus1919Parisv01/d37", "frus1938v03/d83"]
@@ -83,8 +84,9 @@ def test_lake_layout_and_lineage(corpus_data: Path):
     with Lake(corpus_data).connect(read_only=True) as con:
         files = [Path(r[0]) for r in con.execute(
             "SELECT data_file FROM ducklake_list_files('lake', 'documents')").fetchall()]
-        assert con.execute("SELECT count(DISTINCT source_uri) FROM lake.documents").fetchone()[0] == 21
-    assert len(files) == 19  # one per volume; the two one-document excerpts are inlined in the catalog
+        # 19 volumes, two one-document excerpts, the seed page text (the lists hold no document)
+        assert con.execute("SELECT count(DISTINCT source_uri) FROM lake.documents").fetchone()[0] == 22
+    assert len(files) == 19  # one per volume; the three one-document items are inlined in the catalog
     for f in files:
         assert f.is_relative_to(corpus_data / "lake" / "data") and f.parent.name.startswith("volume_id=")
         meta = pq.ParquetFile(f).metadata
