@@ -75,7 +75,8 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
     (("--mirror",), dict(metavar="PATH", help="a local folder of the volumes, ingested instead when "
                          "SOURCE cannot be listed (no network, upstream down)")),
     (("--workers",), dict(type=positive, default=None, metavar="N", help="volumes normalised at once, each in a "
-                          "worker process (default: one per core; 1: in this process)")),
+                          "worker process (default: one per core from 32 volumes to parse, fewer in this process; "
+                          "1: in this process)")),
     (("--dask-address",), dict(metavar="ADDRESS", help="normalise on the Dask scheduler at ADDRESS "
                                "(tcp://host:8786) instead; its workers must see the data root and "
                                "the Prefect API")),

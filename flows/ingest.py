@@ -7,6 +7,7 @@ in ``flows/steps.py``; this module only orchestrates and reports.
 """
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -16,7 +17,6 @@ from pathlib import Path
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
 from prefect import flow, get_run_logger  # noqa: E402
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from tasks.lake import staging  # noqa: E402
 from tasks.lake.apart import runs_apart  # noqa: E402
@@ -61,7 +61,7 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
         wait: when another ingest holds the data root, wait for it (True) or skip (False).
         mirror: a local copy of the volumes (a folder) to ingest instead when ``source``
             cannot be listed (no network, upstream down); the run's ``message`` says so.
-        workers: volumes normalised at once, in processes (default: one per core).
+        workers: volumes normalised at once, in processes (default: see :func:`task_runner`).
         dask_address: a Dask scheduler to normalise on instead (see :func:`task_runner`).
         catalog: the lake's catalog on its first ingest: ``sqlite:PATH`` (default
             ``DATA/lake/catalog.sqlite``) or ``postgresql://…``; later runs read it from the
@@ -72,7 +72,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     """
     quiet_engine_logs()
     log = get_run_logger()
-    runner = task_runner(workers, dask_address)
+    task_runner(workers, dask_address)  # (a bad choice fails here, before any work)
+    runner = functools.partial(task_runner, workers, dask_address)  # (sized once the plan is known)
     source, mirror = parse(source).identity, mirror and parse(mirror).identity
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root, catalog, lake_data)
@@ -206,9 +207,8 @@ def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: 
         seconds = time.perf_counter() - start
         if changes.same_bytes(item, fetched.sha256):
             continue
-        if started is None:  # one item to parse: worker processes would cost more than they save
-            one = isinstance(runner, ProcessPoolTaskRunner) and len(todo) - k == 1
-            started = stack.enter_context(ThreadPoolTaskRunner(max_workers=1) if one else runner)
+        if started is None:  # (few items to parse: worker processes would cost more than they save)
+            started = stack.enter_context(runner(items=len(todo) - k))
         pending.append((item, started.submit(normalise_and_stage, parameters={
             "data_root": lake.data_root, "fetched": fetched, "run_id": changes.report.run_id,
             "source": src.source_of(item)}), seconds))

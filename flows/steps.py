@@ -143,22 +143,52 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def task_runner(workers: int | None = None, dask_address: str | None = None):
+# A worker process costs its start (a Python, the pipeline's imports: about 2.5 s) and more a
+# task than the flow's process does. Normalising in the tests' harness, one process / two
+# workers: 8 volumes (18.5 MB) 3.3-3.8 / 10.0-10.6 s; the 19 volumes of the corpus (60 MB) 10.3
+# / 13.6 s (the runs 21.0 / 23.3 s, 23 / 38 s of CPU); `frus ingest` of 57 volumes (3 copies,
+# 180 MB) 43.5 / 23.6 s (the runs 73.8 / 51.0 s). The break-even lies between 19 and 57.
+POOL_FROM = "FRUS_POOL_FROM_ITEMS"
+DEFAULT_POOL_FROM = 32
+
+
+def pool_from_items() -> int:
+    """From how many items to normalise the default runner starts worker processes
+    (``FRUS_POOL_FROM_ITEMS``, default 32; 0: always).
+
+    Raises:
+        ValueError: the setting is not a whole number.
+    """
+    value = os.environ.get(POOL_FROM, str(DEFAULT_POOL_FROM))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{POOL_FROM}={value!r}: not a number of items") from None
+
+
+def task_runner(workers: int | None = None, dask_address: str | None = None, items: int | None = None):
     """Where the per-volume normalise-and-stage tasks run.
 
-    ``workers`` processes of this machine (default: one per core; 1 = in this process, one
-    volume at a time while the next is fetched), through Prefect's process pool; or, with
-    ``dask_address``, the Dask scheduler there (prefect-dask), whose workers must see the same
-    data root (a shared file system) and reach the same Prefect API.
+    ``workers`` processes of this machine (1 = in this process, one volume at a time while the
+    next is fetched), through Prefect's process pool; by default one per core once there are
+    :func:`pool_from_items` ``items`` to normalise, in this process below. One item is always
+    normalised here. Or, with ``dask_address``, the Dask scheduler there (prefect-dask), whose
+    workers must see the same data root (a shared file system) and reach the same Prefect API.
+
+    Raises:
+        ValueError: ``workers`` below 1, or a bad ``FRUS_POOL_FROM_ITEMS``.
     """
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    few = pool_from_items() if workers is None else 2  # (checked whatever the run's size)
     if dask_address:
         from prefect_dask import DaskTaskRunner
 
         logging.getLogger("distributed").setLevel(logging.WARNING)  # the client's chatter
         return DaskTaskRunner(address=dask_address)
+    if items is not None and items < few:
+        workers = 1
+    workers = default_workers() if workers is None else workers
     if workers == 1:
         return ThreadPoolTaskRunner(max_workers=1)
     return ProcessPoolTaskRunner(max_workers=workers)

@@ -132,3 +132,26 @@ def test_a_small_lake_runs_its_phases_here_and_a_big_one_apart(monkeypatch, tmp_
             assert started == [], started  # (23 documents: below the default)
     assert started == ["tasks.lake.apart dedupe", "tasks.lake.apart commit", "warehouse.db"]
     assert counts[None] == counts["0"] == [(23, 23)]
+
+
+def test_the_default_runner_starts_worker_processes_only_for_a_big_run(monkeypatch):
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    from flows.steps import DEFAULT_POOL_FROM, POOL_FROM, task_runner
+
+    monkeypatch.setattr("flows.steps.default_workers", lambda: 4)
+    pool = task_runner(items=DEFAULT_POOL_FROM)
+    assert isinstance(pool, ProcessPoolTaskRunner) and pool._max_workers == 4
+    assert isinstance(task_runner(items=DEFAULT_POOL_FROM - 1), ThreadPoolTaskRunner)
+    assert isinstance(task_runner(), ProcessPoolTaskRunner)  # (size unknown: as many as cores)
+    # --workers N is the pool's size whatever the run's; one item is parsed here
+    assert isinstance(task_runner(2, items=2), ProcessPoolTaskRunner)
+    assert isinstance(task_runner(2, items=1), ThreadPoolTaskRunner)
+    assert isinstance(task_runner(1, items=100), ThreadPoolTaskRunner)
+    monkeypatch.setenv(POOL_FROM, "0")
+    assert isinstance(task_runner(items=2), ProcessPoolTaskRunner)
+    monkeypatch.setenv(POOL_FROM, "many")
+    with pytest.raises(ValueError, match="FRUS_POOL_FROM_ITEMS='many': not a number"):
+        task_runner()
+    with pytest.raises(ValueError, match="at least 1, not 0"):
+        task_runner(0)

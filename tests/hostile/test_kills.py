@@ -1,11 +1,11 @@
 """Kills, full disks and readers: a committed state is never lost nor half seen.
 
-- 12 SIGKILLs of an ingest (its whole process group: the flow, its warehouse update) over an
+- 8 SIGKILLs of an ingest (its whole process group: the flow, its warehouse update) over an
   existing warehouse, half with the phases in processes of their own (as on a big lake), half
-  in the flow's; one at a random point of each sixth of the run of its kind (timed from the
-  end of the child's imports, so that every kill lands in the run, and every phase gets its
-  kills): right after each, the warehouse reads the previous state or the new one, never an
-  error; a rerun then equals an uninterrupted run.
+  in the flow's; one at a random point of each quarter of the run of its kind (the child is
+  forked from a Python that has imported the code, so that every kill lands in the run, and
+  every phase gets its kills): right after each, the warehouse reads the previous state or
+  the new one, never an error; a rerun then equals an uninterrupted run.
 - A full disk (a small tmpfs as the data root) during a run leaves the previous state
   readable, and the run completes once there is room.
 - 200 reads (search and sql, through the guarded entry point) in a loop during 6 ingests:
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -28,41 +29,74 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import run_ingest
-from tasks.lake.apart import APART_FROM
 from tests.lake.test_lake import SMALL, STATE, _rows
 from warehouse import db
 
 pytestmark = pytest.mark.usefixtures("prefect_api")  # every test runs a flow
 
 REPO = Path(__file__).resolve().parents[2]
-KILLS = 12
-CHILD = """
-import json, sys
+KILLS = 8
+# The children's parent: a Python that imports the pipeline once, then forks a child ingest for
+# each line it reads ([source, data root, apart]), in a process group of its own, and prints its
+# pid and then its exit status. A child starts its run at once, without 2 s of imports.
+ZYGOTE = """
+import json, os, sys, traceback
 from flows.ingest import run_ingest
-print("ready", flush=True)  # (imported: the run starts now)
-summary = run_ingest(source=sys.argv[1], data_dir=sys.argv[2], workers=1)
-print(json.dumps({"status": summary["status"]}))
+from tasks.lake.apart import APART_FROM
+for line in sys.stdin:
+    src, data, apart = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            if apart:
+                os.environ[APART_FROM] = "0"
+            code = 0 if run_ingest(source=src, data_dir=data, workers=1)["status"] == "completed" else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
 
 
-def _api_env(apart: bool = False) -> dict:
-    """The environment of a child ingest: this session's Prefect API (no temporary server of
-    its own to start), the project on the path; ``apart``: its phases in processes of their own."""
-    from prefect.settings import get_current_settings
+class Children:
+    """Child ingests forked from a :data:`ZYGOTE`: ``start`` one, ``wait`` for its exit
+    status (None: still running after ``timeout``), ``kill`` its whole process group."""
 
-    url = get_current_settings().api.url
-    assert url, "the test session's Prefect API is not running"
-    env = {**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)}
-    return {**env, APART_FROM: "0"} if apart else env
+    def __init__(self, log: Path):
+        from prefect.settings import get_current_settings
 
+        url = get_current_settings().api.url  # (this session's API: no temporary server to start)
+        assert url, "the test session's Prefect API is not running"
+        self.log = log
+        self.zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True,
+                                       env={**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)})
+        self.pid = None
 
-def _start(src: Path, data: Path, stderr, apart: bool = False) -> subprocess.Popen:
-    """A child ingest of ``src`` into ``data`` (a process group of its own), returned once it
-    has imported the code and is starting its run (its "ready" line read)."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(data)], env=_api_env(apart),
-                             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
-    assert child.stdout.readline().strip() == "ready", "the child ingest did not start"
-    return child
+    def start(self, src: Path, data: Path, apart: bool) -> None:
+        self.zygote.stdin.write(json.dumps([str(src), str(data), apart]) + "\n")
+        self.zygote.stdin.flush()
+        self.pid = int(self.zygote.stdout.readline())
+
+    def wait(self, timeout: float) -> int | None:
+        if not select.select([self.zygote.stdout], [], [], timeout)[0]:
+            return None
+        return int(self.zygote.stdout.readline())
+
+    def kill(self) -> int:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it finished first
+        return self.wait(timeout=600)
+
+    def close(self) -> None:
+        self.zygote.stdin.close()
+        self.zygote.wait(timeout=60)
 
 
 def _state(data: Path) -> tuple:
@@ -78,8 +112,8 @@ def _restore(backup: Path, data: Path) -> None:
 @pytest.fixture(scope="module")
 def before_and_after(tmp_path_factory, volumes_dir: Path):
     """A data root holding one volume (kept as ``backup``), a source that adds the second,
-    the state an uninterrupted run from there leaves, and how long it takes with its phases
-    apart and in the flow's process."""
+    the state an uninterrupted run from there leaves, how long it takes with its phases apart
+    and in the flow's process, and the :class:`Children` that run it."""
     root = tmp_path_factory.mktemp("kills")
     src, data, backup = root / "src", root / "data", root / "backup"
     src.mkdir()
@@ -88,24 +122,28 @@ def before_and_after(tmp_path_factory, volumes_dir: Path):
     shutil.copytree(data, backup, symlinks=True)
     before = _state(data)
     shutil.copy2(volumes_dir / SMALL[1], src)
-    seconds, after, rows = {}, set(), []
-    for apart in (True, False):
-        _restore(backup, data)
-        child = _start(src, data, stderr=subprocess.PIPE, apart=apart)
-        start = time.monotonic()
-        out, err = child.communicate(timeout=600)
-        seconds[apart] = time.monotonic() - start
-        assert child.returncode == 0 and json.loads(out)["status"] == "completed", err[-3000:]
-        after.add(_state(data))
-        rows.append(_rows(data))
-    assert len(after) == 1 and rows[0] == rows[1], after  # apart or not, one outcome
-    return {"root": root, "src": src, "data": data, "backup": backup, "before": before,
-            "after": after.pop(), "rows": rows[0], "seconds": seconds}
+    children = Children(root / "children.log")
+    try:
+        seconds, after, rows = {}, set(), []
+        for apart in (True, False):
+            _restore(backup, data)
+            start = time.monotonic()
+            children.start(src, data, apart)
+            code = children.wait(timeout=600)
+            seconds[apart] = time.monotonic() - start
+            assert code == 0, (root / "children.log").read_text()[-3000:]
+            after.add(_state(data))
+            rows.append(_rows(data))
+        assert len(after) == 1 and rows[0] == rows[1], after  # apart or not, one outcome
+        yield {"root": root, "src": src, "data": data, "backup": backup, "before": before,
+               "after": after.pop(), "rows": rows[0], "seconds": seconds, "children": children}
+    finally:
+        children.close()
 
 
 def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(before_and_after):
     b = before_and_after
-    data = b["data"]
+    data, children = b["data"], b["children"]
     assert b["after"] != b["before"]
     rng = random.Random(20261202)
     seen = []
@@ -113,17 +151,9 @@ def test_kills_through_the_run_leave_a_readable_state_and_a_rerun_completes_it(b
         _restore(b["backup"], data)
         apart, k = n % 2 == 0, n // 2  # (stratified: each 2/KILLS of a run of each kind once)
         at = (k + rng.random()) * b["seconds"][apart] * 2 / KILLS
-        child = _start(b["src"], data, stderr=subprocess.DEVNULL, apart=apart)
-        try:
-            child.wait(timeout=at)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it finished first
-        child.wait()
-        child.stdout.close()
+        children.start(b["src"], data, apart)
+        if children.wait(timeout=at) is None:
+            children.kill()
         state = _state(data)  # readable right after the kill
         assert state in (b["before"], b["after"]), (n, apart, at, state)
         seen.append(state == b["after"])
