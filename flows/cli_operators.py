@@ -74,9 +74,8 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
     (("--volumes",), dict(nargs="*", help="volume ids or globs to select (frus1936v*)")),
     (("--mirror",), dict(metavar="PATH", help="a local folder of the volumes, ingested instead when "
                          "SOURCE cannot be listed (no network, upstream down)")),
-    (("--workers",), dict(type=positive, default=None, metavar="N", help="volumes normalised at once, each in a "
-                          "worker process (default: one per core from 32 volumes to parse, fewer in this process; "
-                          "1: in this process)")),
+    (("--workers",), dict(type=positive, default=None, metavar="N", help="volumes normalised at once, in worker "
+                          "processes (default: one per core from 32 volumes to parse; 1, or fewer: here)")),
     (("--dask-address",), dict(metavar="ADDRESS", help="normalise on the Dask scheduler at ADDRESS "
                                "(tcp://host:8786) instead; its workers must see the data root and "
                                "the Prefect API")),
