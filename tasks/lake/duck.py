@@ -74,7 +74,7 @@ _CHECKED: dict[Path, tuple[int, int, int]] = {}
 
 
 def _load_sql(path: Path) -> str:
-    return "LOAD '" + str(path).replace("'", "''") + "'"
+    return f"LOAD {sql_str(path)}"
 
 
 def _checked(path: Path) -> None:

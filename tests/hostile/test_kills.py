@@ -72,9 +72,10 @@ class Children:
         url = get_current_settings().api.url  # (this session's API: no temporary server to start)
         assert url, "the test session's Prefect API is not running"
         self.log = log
-        self.zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True,
-                                       env={**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)})
+        with open(log, "ab") as err:  # (the zygote and its children write here)
+            self.zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=err, text=True,
+                                           env={**os.environ, "PREFECT_API_URL": url, "PYTHONPATH": str(REPO)})
         self.pid = None
 
     def start(self, src: Path, data: Path, apart: bool) -> None:
@@ -131,7 +132,7 @@ def before_and_after(tmp_path_factory, volumes_dir: Path):
             children.start(src, data, apart)
             code = children.wait(timeout=600)
             seconds[apart] = time.monotonic() - start
-            assert code == 0, (root / "children.log").read_text()[-3000:]
+            assert code == 0, children.log.read_text()[-3000:]
             after.add(_state(data))
             rows.append(_rows(data))
         assert len(after) == 1 and rows[0] == rows[1], after  # apart or not, one outcome
