@@ -22,6 +22,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_HOME", str(REPO / ".prefect" / "test"))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PREFECT_HOME"] = str(Path(os.environ["PREFECT_HOME"]) / os.environ["PYTEST_XDIST_WORKER"])
+    # The workers share the cores: DuckDB's threads a connection (one a core by default) only
+    # add CPU on the tests' small lakes (README, Architecture: Threads).
+    os.environ.setdefault("FRUS_DUCKDB_THREADS", str(max(1, (os.cpu_count() or 1)
+                                                         // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))))
 
 
 @pytest.fixture(scope="session")
