@@ -21,7 +21,8 @@ VOLUME = "frus1873p2v3"  # 23 documents: the smallest quick volume
 
 
 def _completed_runs(api: str) -> list[dict]:
-    body = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "limit": 10}
+    body = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}, "deployment_id": {"is_null_": False}},
+            "limit": 10}
     return rest(api, "POST", "/flow_runs/filter", json=body)
 
 
@@ -32,7 +33,8 @@ def test_frus_serve_runs_the_schedule(prefect_server: str, tmp_path: Path, volum
     shutil.copy(volumes_dir / f"{VOLUME}.xml", src)
     data = tmp_path / "data"
     log = tmp_path / "serve.log"
-    env = _env(tmp_path / "serve-home", PREFECT_API_URL=api)
+    # (its runner looks for scheduled runs every second, not every 10 s: the test waits less)
+    env = _env(tmp_path / "serve-home", PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="1")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "frus"), "serve", "--interval", "5", "--source", str(src), "--data", str(data)],
