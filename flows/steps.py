@@ -40,7 +40,28 @@ def _named(verb: str, parameter: str):
     return name
 
 
-@task(name="scan", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def worth_retrying(task, task_run, state) -> bool:
+    """Whether a failed scan or fetch may pass if tried again: a network down, yes; a full or
+    read-only disk, or a local file or git repository that cannot be read, no."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as error:  # (a result that cannot be read: judge by that error)
+        exc = error
+    if not isinstance(exc, BaseException):
+        return True
+    if isinstance(exc, FetchError) and (exc.permanent or exc.item.startswith(("file:", "git+file:"))):
+        return False
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+            return False
+        exc = exc.__cause__ or exc.__context__
+    return True
+
+
+@task(name="scan", retries=2, retry_delay_seconds=5, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def scan(source: Source) -> list[SourceItem]:
     return source.scan()
 
@@ -54,27 +75,6 @@ def scan_or_mirror(source: Source, mirror: Source) -> tuple[Source, list[SourceI
         return source, source.scan(), ""
     except FetchError as exc:
         return mirror, mirror.scan(), str(exc)
-
-
-PERMANENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def worth_retrying(task, task_run, state) -> bool:
-    """Whether a failed fetch may pass in 30 s: a network down, yes; a full or read-only
-    disk, or a local file that cannot be read, no."""
-    try:
-        exc = state.result(raise_on_failure=False)
-    except Exception as error:  # (a result that cannot be read: judge by that error)
-        exc = error
-    if not isinstance(exc, BaseException):
-        return True
-    if isinstance(exc, FetchError) and (exc.permanent or exc.item.startswith("file:")):
-        return False
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
-            return False
-        exc = exc.__cause__ or exc.__context__
-    return True
 
 
 # Sources retry transient errors themselves (HTTP backoff); the task retries once more

@@ -49,11 +49,11 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
 
     No transaction spans the update: no reader opens this file before it is renamed into
     place (a failure or a kill discards it)."""
-    runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
     with _session(path, lake, snapshot) as con:
-        if since is None:
+        if since is None:  # (an update's file has them: it was built with this SQL, its fingerprint says)
             _run(con, sql("tables.sql"))
-        _run(con, sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
+            runs_file = duck.sql_str(inside(lake.data_root, RUNS_FILE))
+            _run(con, sql("views.sql").replace("{runs_file}", runs_file))  # (index.sql uses its macros)
         changed = con.execute(sql("changed.sql") if since is not None else _ALL_ITEMS,
                               [int(since)] * 2 if since is not None else []).fetchall()
         relink = people.prepare(con, changed, whole=since is None)  # people and places: warehouse/people.py

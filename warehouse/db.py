@@ -65,7 +65,7 @@ def is_current(data_root: Path | str, data_snapshot: int | None = None) -> bool:
     if not lake.exists():
         return False
     if data_snapshot is None:
-        data_snapshot = lake.state().data_snapshot
+        data_snapshot = lake.data_snapshot()
     return _meta(warehouse_path(data_root)) == (data_snapshot, _fingerprint(lake))
 
 
@@ -87,7 +87,7 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
         leftover.unlink(missing_ok=True)
     if not (lake.data_root / RUNS_FILE).exists():
         lake.export_runs()
-    snapshot = lake.state().data_snapshot
+    snapshot = lake.data_snapshot()
     built_for, fingerprint = _meta(target)
     if not force and (built_for, fingerprint) == (snapshot, _fingerprint(lake)):
         return False

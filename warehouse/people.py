@@ -47,13 +47,16 @@ def lists_changed(changed: list[tuple[str, int]]) -> bool:
 
 
 def prepare(con: duckdb.DuckDBPyConnection, changed: list[tuple[str, int]], whole: bool) -> bool:
-    """Create the link tables and views; rebuild the authority tables when needed. Returns
-    True when every stored version must be linked again (the lists changed under links)."""
-    _script(con, "people_tables.sql")
+    """Create the link tables and views (``whole``: an update's file has them); rebuild the
+    authority tables when needed. Returns True when every stored version must be linked
+    again (the lists changed under links)."""
+    if whole:
+        _script(con, "people_tables.sql")
     rebuild = whole or lists_changed(changed)
     if rebuild:
         _script(con, "people.sql")
-    _script(con, "people_views.sql")
+    if whole:
+        _script(con, "people_views.sql")
     return rebuild and not whole
 
 

@@ -129,7 +129,7 @@ class Lake(LakeWrites):
             if not read_only and not self.exists():
                 self._create(con)
             elif not read_only and snapshot is None:
-                _add_run_columns(con)
+                _add_run_columns(con, self.catalog)
             yield con
         finally:
             con.close()
@@ -155,6 +155,14 @@ class Lake(LakeWrites):
             snapshot, data_snapshot = current_snapshot(con), last_data_snapshot(con)
         return LakeState({r["uri"]: ItemEntry(**r) for r in items},
                          {r["uri"]: Failure(**r) for r in failures}, snapshot, data_snapshot)
+
+    def data_snapshot(self) -> int | None:
+        """The lake's last snapshot that changed more than ``runs`` (None before the first
+        ingest): :meth:`state`'s ``data_snapshot`` without reading its items and failures."""
+        if not self.exists():
+            return None
+        with self.connect(read_only=True) as con:
+            return last_data_snapshot(con)
 
     def snapshot_of(self, run_id: str) -> int:
         """The snapshot a run left: its commit (or its runs row)."""

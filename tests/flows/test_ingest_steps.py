@@ -155,3 +155,26 @@ def test_the_default_runner_starts_worker_processes_only_for_a_big_run(monkeypat
         task_runner()
     with pytest.raises(ValueError, match="at least 1, not 0"):
         task_runner(0)
+
+
+def test_a_scan_or_fetch_is_retried_only_when_trying_again_may_help():
+    """A local file or git repository that cannot be read, a refusal, a full disk: no retry
+    (an unreachable local repository failed its run after 10 s of retries); a remote one: yes."""
+    import errno
+
+    from prefect.states import Failed
+
+    from flows.steps import worth_retrying
+    from tasks.sources import FetchError
+
+    def retried(exc: BaseException) -> bool:
+        return worth_retrying(None, None, Failed(data=exc))
+
+    assert not retried(FetchError("git+file:///srv/no-such-repo", "git clone failed: not found"))
+    assert not retried(FetchError("file:///src/frus1.xml", "No such file"))
+    assert not retried(FetchError("https://example.org/v/frus1.xml", "over the size limit", permanent=True))
+    full = FetchError("https://example.org/v/frus1.xml", "write failed")
+    full.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert not retried(full)
+    assert retried(FetchError("git+https://github.com/HistoryAtState/frus", "git clone failed: timed out"))
+    assert retried(FetchError("https://example.org/v/frus1.xml", "connection refused"))
