@@ -19,6 +19,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # pytest-xdist each worker has a home of its own (the harness's database lives in a temp dir).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_API_BLOCKS_REGISTER_ON_START", "false")  # (no test uses a block type)
 os.environ.setdefault("PREFECT_HOME", str(REPO / ".prefect" / "test"))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PREFECT_HOME"] = str(Path(os.environ["PREFECT_HOME"]) / os.environ["PYTEST_XDIST_WORKER"])
