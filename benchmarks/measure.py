@@ -57,13 +57,22 @@ def bench_env() -> dict:
     return env
 
 
-def measured(cmd: list[str], env: dict) -> dict:
-    """Run ``cmd`` under the wrapper: rc, seconds, peak RSS MB (largest single process), output."""
+def measured(cmd: list[str], env: dict, watch=None) -> dict:
+    """Run ``cmd`` under the wrapper: rc, seconds, peak RSS MB (largest single process), output.
+
+    ``watch(pid)``: a context manager around the run, given the wrapper's pid (a CPU sampler
+    of its process tree); it is returned as ``watched``."""
     with tempfile.NamedTemporaryFile(prefix="frus-scale-", suffix=".json", delete=False) as f:
         report = Path(f.name)
+    watched = None
     try:
-        proc = subprocess.run([sys.executable, "-c", WRAPPER, str(report), *cmd],
-                              capture_output=True, text=True, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", WRAPPER, str(report), *cmd], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if watch is None:
+            stdout, stderr = proc.communicate()
+        else:
+            with watch(proc.pid) as watched:
+                stdout, stderr = proc.communicate()
         try:
             r = json.loads(report.read_text())
         except (OSError, ValueError):  # the wrapper itself failed
@@ -71,7 +80,7 @@ def measured(cmd: list[str], env: dict) -> dict:
     finally:
         report.unlink(missing_ok=True)
     return {"rc": r["rc"], "seconds": r["seconds"], "peak_rss_mb": r["maxrss_kb"] / 1024,
-            "stdout": proc.stdout, "stderr": proc.stderr}
+            "stdout": stdout, "stderr": stderr, "watched": watched}
 
 
 def last_json_object(text: str) -> dict | None:
@@ -90,8 +99,11 @@ def last_json_object(text: str) -> dict | None:
     return None
 
 
-def ingest(source: Path, data: Path, env: dict) -> dict:
-    r = measured([str(FRUS), "ingest", "--source", str(source), "--data", str(data)], env)
+def ingest(source: Path, data: Path, env: dict, wrap=None, watch=None) -> dict:
+    """``frus ingest`` of ``source`` into ``data``; ``wrap(cmd)`` runs it under a profiler,
+    ``watch`` as :func:`measured`'s."""
+    cmd = [str(FRUS), "ingest", "--source", str(source), "--data", str(data)]
+    r = measured(wrap(cmd) if wrap else cmd, env, watch)
     r["summary"] = last_json_object(r["stderr"]) or {}
     return r
 

@@ -31,9 +31,15 @@ Peak RSS: ``ru_maxrss`` of RUSAGE_CHILDREN is a maximum over every child ever wa
 measured command runs under a small wrapper process that reports its own RUSAGE_CHILDREN: one
 figure per step. Wall times are the wrapper's, around the command alone.
 
+With ``--profile`` the full ingest runs under py-spy (every Python process of the run,
+``--subprocesses``, 50 samples a second, without stopping them) while a sampler reads the CPU
+seconds of its whole process tree from ``/proc`` (``cpu_profile.py``): it prints, per phase of
+the run (the summary's ``phase_spans``), wall and CPU seconds (user + sys of every process) and
+how many of the cores were busy, and the 15 functions with the most self time.
+
 Usage::
 
-    .venv/bin/python benchmarks/scale.py --copies 1,10,50 [--work DIR] [--keep] [--json FILE]
+    .venv/bin/python benchmarks/scale.py --copies 1,10,50 [--profile] [--work DIR] [--keep] [--json FILE]
 
 ``--work`` (default /tmp/frus-bench-scale) holds the generated corpora (``corpus-N``) and the
 data roots (``data-N``, deleted after each size unless ``--keep``). Subprocesses run with
@@ -52,6 +58,7 @@ import tempfile
 from pathlib import Path
 
 # (run as a script: benchmarks/ is on the path)
+from cpu_profile import TreeSampler, phase_table, py_spy, py_spy_command, top_functions
 from measure import (BM25_QUERY, DUCKDB_CONFIG, FRUS, LXML_BASELINE, PHRASE, REPEAT, REPO, RG_PATTERN,
                      VENV_PY, bench_env, du_mb, fmt, ingest, measured, median_ms, tail)
 from scale_corpus import amend, pick_changed, restore_amended, scaled_corpus
@@ -76,6 +83,25 @@ def print_ingest(label: str, r: dict, full_seconds: float | None = None) -> None
                                                   else f"{k} {v}" for k, v in phases.items()))
     else:
         print(f"  {'':14} phases: n/a")
+
+
+def print_profile(full: dict, raw: Path, res: dict) -> None:
+    """The profiled full ingest: per phase wall, CPU and cores busy; the costliest functions."""
+    rows = phase_table(full["summary"].get("phase_spans") or {}, full["watched"], full["seconds"])
+    res["profile"] = {"phases": rows}
+    print(f"  profile (CPU: user + sys of every process of the run, sampled from /proc; {os.cpu_count()} cores)")
+    print(f"    {'phase':42} {'wall s':>8} {'CPU s':>8} {'busy':>6}")
+    for r in rows:
+        print(f"    {r['phase']:42} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} {fmt(r['busy']):>6}")
+    if raw.exists():
+        top, sampled = top_functions(raw)
+        res["profile"]["top"] = [{"function": f, "self_s": a, "total_s": b} for f, a, b in top]
+        print(f"    costliest functions (py-spy, {sampled:.1f} s of samples in every process; self / total s):")
+        for f, a, b in top:
+            print(f"      {a:8.2f} {b:8.2f}  {f}")
+        raw.unlink()
+    else:
+        print("    py-spy wrote no profile")
 
 
 def queries(warehouse: Path, corpus: Path, res: dict) -> None:
@@ -126,7 +152,8 @@ def queries(warehouse: Path, corpus: Path, res: dict) -> None:
         con.close()
 
 
-def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict, keep: bool) -> dict:
+def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict, keep: bool,
+             profile: bool = False) -> dict:
     print(f"\n== {copies} {'copy' if copies == 1 else 'copies'} ==")
     res: dict = {"copies": copies}
     corpus, gen = scaled_corpus(tool, volumes, copies, work)
@@ -138,7 +165,7 @@ def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict
     data = work / f"data-{copies}"
     shutil.rmtree(data, ignore_errors=True)
     try:
-        return _measure(corpus, data, work, copies, env, res)
+        return _measure(corpus, data, work, copies, env, res, profile)
     finally:
         restore_amended(work, copies)
         if not keep:
@@ -153,14 +180,19 @@ def _failed(label: str, r: dict, res: dict) -> dict:
     return res
 
 
-def _measure(corpus: Path, data: Path, work: Path, copies: int, env: dict, res: dict) -> dict:
-    full = ingest(corpus, data, env)
+def _measure(corpus: Path, data: Path, work: Path, copies: int, env: dict, res: dict,
+             profile: bool = False) -> dict:
+    raw = work / f"py-spy-{copies}.txt"
+    full = ingest(corpus, data, env, wrap=(lambda cmd: py_spy_command(cmd, raw)) if profile else None,
+                  watch=TreeSampler if profile else None)
     if full["rc"]:
         return _failed("full ingest", full, res)
     s = full["summary"]
     res.update(full_s=full["seconds"], full_peak_rss_mb=full["peak_rss_mb"],
                documents=s.get("documents_added"), phases=s.get("phases"))
     print_ingest("full ingest", full)
+    if profile:
+        print_profile(full, raw, res)
 
     again = ingest(corpus, data, env)
     if again["rc"]:
@@ -244,6 +276,8 @@ def main() -> None:
                     help="the shared corpus (default: $FRUS_CORPUS or ../shared/corpus)")
     ap.add_argument("--keep", action="store_true", help="keep each size's data root")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile each full ingest: per-phase wall/CPU/busy cores, top 15 functions (py-spy)")
     args = ap.parse_args()
 
     sizes = [int(x) for x in args.copies.split(",") if x.strip()]
@@ -251,6 +285,7 @@ def main() -> None:
     tool = corpus.parent / "tools" / "scale_corpus.py"
     volumes = sorted((corpus / "frus" / "volumes").glob("*.xml"))
     for what, ok in ((f"{FRUS} (run `make setup`)", FRUS.exists()), (str(tool), tool.exists()),
+                     ("py-spy (for --profile: `make setup`)", py_spy() or not args.profile),
                      (f"volumes in {corpus}/frus/volumes", bool(volumes))):
         if not ok:
             sys.exit(f"scale.py: missing {what}")
@@ -270,7 +305,7 @@ def main() -> None:
     results = []
     for n in sizes:
         try:
-            results.append(one_size(n, tool, volumes, work, env, args.keep))
+            results.append(one_size(n, tool, volumes, work, env, args.keep, args.profile))
         except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
             print(f"  size {n} FAILED: {exc}")
             results.append({"copies": n, "error": str(exc)})

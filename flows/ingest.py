@@ -123,12 +123,14 @@ def run_ingest(**parameters) -> dict:
 
 @contextmanager
 def _phase(report: RunReport, name: str):
-    """Time a phase of the run into ``report.phases``."""
-    start = time.perf_counter()
+    """Time a phase of the run into ``report.phases`` (and its first start and last end, on
+    the clock, into ``report.phase_spans``)."""
+    start, began = time.perf_counter(), time.time()
     try:
         yield
     finally:
         report.phases[name] = round(report.phases.get(name, 0) + time.perf_counter() - start, 3)
+        report.phase_spans[name] = (report.phase_spans.get(name, (began,))[0], time.time())
 
 
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
@@ -159,7 +161,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
     _refresh(log, lake, report, changes, base, apart)
     snapshot = _record(log, lake, report, changes.committed, snapshot)
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
-               "phases": report.phases, "volumes": [asdict(r) for r in changes.rows]}
+               "phases": report.phases, "phase_spans": report.phase_spans, "volumes": [asdict(r) for r in changes.rows]}
     try:
         publish(summary, quality_section(lake.data_root, log) if changes.committed else "")
     except Exception as exc:  # the run is on record: a report that cannot be sent is a warning

@@ -4,7 +4,7 @@ from __future__ import annotations
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
-from tasks.records import run_outcome
+from tasks.records import NOT_STORED, run_outcome
 from tasks.sources.uri import display
 
 ARTIFACT_KEY = "ingest-run"
@@ -61,7 +61,7 @@ def publish(summary: dict, quality: str = "") -> None:
     """The run-report artifact: the counts, a table per volume, failures and reject reasons,
     and ``quality`` (:func:`quality_section`)."""
     counts = "\n".join(f"| {k} | {_cell(v)} |" for k, v in summary.items()
-                       if k not in ("failures", "phases", "volumes"))
+                       if k not in (*NOT_STORED, "volumes"))
     volumes = "\n".join(f"| {_cell(r['name'])} | {r['outcome']} | {r['documents']} | {r['rejects']} | "
                         f"{'' if r['seconds'] is None else r['seconds']} |" for r in summary["volumes"])
     reasons: dict[str, int] = {}

@@ -266,10 +266,17 @@ class RunReport:
     refresh_seconds: float | None = None  # the warehouse refresh (included in finished_at)
     failures: list[str] = field(default_factory=list)  # not stored: in the artifact and summary
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase; not stored
+    # (start, end) of each phase, seconds since the epoch: what a profiler lines its samples up
+    # with (benchmarks/profile.py); not stored
+    phase_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def row(self) -> dict:
-        """The ``runs`` row (``failures`` and ``phases`` stay in the summary)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("failures", "phases")}
+        """The ``runs`` row (the fields of :data:`NOT_STORED` stay in the summary)."""
+        return {k: v for k, v in self.__dict__.items() if k not in NOT_STORED}
+
+
+NOT_STORED = ("failures", "phases", "phase_spans")
+"""Fields of :class:`RunReport` that are in the run's summary, not in its ``runs`` row."""
 
 
 def utcnow() -> datetime:

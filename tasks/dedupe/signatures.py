@@ -21,7 +21,9 @@ _WORD = re.compile(r"[^\W_]+")
 def canonical_words(text: str) -> list[str]:
     """NFKC, case-folded words: maximal runs of letters and digits (``\\w`` minus ``_``);
     punctuation, symbols, white space and controls only separate words."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    if not text.isascii():  # (NFKC leaves ASCII as it is, and casefold is lower there)
+        text = unicodedata.normalize("NFKC", text)
+    return _WORD.findall(text.casefold())
 
 
 def canonical_text(text: str) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from tasks.records import (Document, DuplicateLink, DuplicateRow, Failure, Footnote, ItemEntry, Lineage, Part, ReferenceRow,
+from tasks.records import (NOT_STORED, Document, DuplicateLink, DuplicateRow, Failure, Footnote, ItemEntry, Lineage, Part, ReferenceRow,
                            Reject, RunReport, Volume)
 
 _SCALARS = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64(),
@@ -51,7 +51,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 _UTC = pa.timestamp("us", tz="UTC")
 RUNS = pa.schema([pa.field(f.name, _UTC) if f.type == pa.timestamp("us") else f
-                  for f in fields_of(RunReport, exclude=("failures", "phases"))])
+                  for f in fields_of(RunReport, exclude=NOT_STORED)])
 """One row per ingest run (``message``: why it was skipped, fell back to its mirror, or failed)."""
 
 ITEMS = pa.schema(fields_of(ItemEntry))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import asdict
+from operator import attrgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,8 +44,8 @@ def stage_volume(data_root: Path, volume: Volume, documents: list[Document], rej
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
-            pq.write_table(pa.Table.from_pylist(rows, SCHEMAS[table]), tmp / f"{table}.parquet",
+        for table, columns in _tables(volume, documents, rejects, lineage, is_volume, references).items():
+            pq.write_table(pa.Table.from_pydict(columns, SCHEMAS[table]), tmp / f"{table}.parquet",
                            compression="zstd")
         os.replace(tmp, final)
     except BaseException:
@@ -63,20 +63,28 @@ def clear(data_root: Path, keep: set[Path] = frozenset()) -> None:
 
 
 def _tables(volume: Volume, documents: list[Document], rejects: list[Reject], lineage: Lineage,
-            is_volume: bool, references: list[ReferenceRow]) -> dict[str, list[dict]]:
-    lin = asdict(lineage)
-    vid = volume.volume_id
-    docs, parts, footnotes = [], [], []
-    for doc in documents:
-        row = {k: getattr(doc, k) for k in SCHEMAS["documents"].names if k not in lin}
-        docs.append({**row, **lin})
-        parts.extend({"volume_id": vid, **asdict(p), **lin} for p in doc.parts)
-        footnotes.extend({"volume_id": vid, **asdict(f), **lin} for f in doc.footnotes)
-    return {
-        "volumes": [{**asdict(volume), **lin}] if is_volume else [],
-        "documents": docs,
-        "parts": parts,
-        "footnotes": footnotes,
-        "rejects": [{"volume_id": vid, **asdict(r), **lin} for r in rejects],  # the item's URI
-        "reference_rows": [{"volume_id": vid, **asdict(r), **lin} for r in references],
-    }
+            is_volume: bool, references: list[ReferenceRow]) -> dict[str, dict[str, list]]:
+    """Each table's columns (built a column at a time: no dict per row)."""
+    lin = {f: getattr(lineage, f) for f in Lineage.__dataclass_fields__}
+    parts = [p for doc in documents for p in doc.parts]
+    footnotes = [f for doc in documents for f in doc.footnotes]
+    rows = {"volumes": [volume] if is_volume else [], "documents": documents, "parts": parts,
+            "footnotes": footnotes, "rejects": rejects, "reference_rows": list(references)}
+    return {table: _columns(records, SCHEMAS[table].names, lin, volume.volume_id)
+            for table, records in rows.items()}
+
+
+def _columns(records: list, names: list[str], lineage: dict, volume_id: str) -> dict[str, list]:
+    """Columns ``names`` of ``records``: the item's lineage (a reject's URI too), else the
+    record's own field, else (``volume_id`` of a part, footnote, reject) the item's volume."""
+    n = len(records)
+    cols = {}
+    for name in names:
+        if name in lineage:
+            cols[name] = [lineage[name]] * n
+        elif records and hasattr(records[0], name):
+            get = attrgetter(name)
+            cols[name] = [get(r) for r in records]
+        else:
+            cols[name] = [volume_id] * n
+    return cols

@@ -17,7 +17,6 @@ FRUS = "{http://history.state.gov/frus/ns/1.0}"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 YEARS = range(1750, 2101)  # plausible years of a FRUS document's date; others are typos
 
-_WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
 
@@ -34,7 +33,8 @@ class ParsedVolume:
 
 def squash(text: str | None) -> str:
     """Collapse every run of white space to one space and trim."""
-    return _WS.sub(" ", text or "").strip()
+    # (str.split splits on what \s matches, str.isspace: the same result, several times faster)
+    return " ".join(text.split()) if text else ""
 
 
 def words(text: str) -> list[str]:
