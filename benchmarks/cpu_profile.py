@@ -17,8 +17,8 @@ and runs outside the measured tree: its own CPU is not counted in the phases.
 from __future__ import annotations
 
 import os
-import sys
 import shutil
+import sys
 import threading
 import time
 from collections import Counter
@@ -100,22 +100,16 @@ class TreeSampler:
 
 
 def phase_table(spans: dict, sampler: TreeSampler, wall: float) -> list[dict]:
-    """Per phase (in the order they ran), then the whole command: wall, CPU, cores busy."""
-    rows = []
-    for name, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0]):
-        seconds = end - start
-        cpu = sampler.cpu_at(end) - sampler.cpu_at(start)
-        rows.append({"phase": name, "wall_s": seconds, "cpu_s": cpu, "busy": cpu / seconds if seconds else None})
-    if sampler.samples:
-        covered = sum(r["wall_s"] for r in rows)
-        first, last = sampler.samples[0][0], sampler.samples[-1][0]
-        inside = sum(r["cpu_s"] for r in rows)
-        rows.append({"phase": "other (start-up, Prefect, scan, records)", "wall_s": max(wall - covered, 0.0),
-                     "cpu_s": max(sampler.total - inside, 0.0), "busy": None})
-        rows[-1]["busy"] = rows[-1]["cpu_s"] / rows[-1]["wall_s"] if rows[-1]["wall_s"] else None
-        rows.append({"phase": "whole command", "wall_s": wall, "cpu_s": sampler.total,
-                     "busy": sampler.total / wall if wall else None, "sampled_s": last - first})
-    return rows
+    """Per phase (in the order they ran), the rest of the command, and the whole: wall, CPU,
+    cores busy."""
+    def row(phase: str, seconds: float, cpu: float) -> dict:
+        return {"phase": phase, "wall_s": seconds, "cpu_s": cpu, "busy": cpu / seconds if seconds else None}
+
+    rows = [row(name, end - start, sampler.cpu_at(end) - sampler.cpu_at(start))
+            for name, (start, end) in sorted(spans.items(), key=lambda kv: kv[1][0])]
+    rest = row("other (start-up, Prefect, run records)", max(wall - sum(r["wall_s"] for r in rows), 0.0),
+               max(sampler.total - sum(r["cpu_s"] for r in rows), 0.0))
+    return [*rows, rest, row("whole command", wall, sampler.total)]
 
 
 def py_spy() -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from dataclasses import asdict
 from operator import attrgetter
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def clear(data_root: Path, keep: set[Path] = frozenset()) -> None:
 def _tables(volume: Volume, documents: list[Document], rejects: list[Reject], lineage: Lineage,
             is_volume: bool, references: list[ReferenceRow]) -> dict[str, dict[str, list]]:
     """Each table's columns (built a column at a time: no dict per row)."""
-    lin = {f: getattr(lineage, f) for f in Lineage.__dataclass_fields__}
+    lin = asdict(lineage)
     parts = [p for doc in documents for p in doc.parts]
     footnotes = [f for doc in documents for f in doc.footnotes]
     rows = {"volumes": [volume] if is_volume else [], "documents": documents, "parts": parts,
