@@ -29,7 +29,7 @@ from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
 from flows.report import final_state, prefect_run, publish, quality_section  # noqa: E402
 from flows.steps import (  # noqa: E402,F401  (_named, task_runner: the tests' and the CLI's import)
-    _named, commit, deduplicate, fetch, normalise_and_stage, refresh_warehouse, scan, scan_or_mirror,
+    _named, commit, deduplicate, fetched, normalise_and_stage, refresh_warehouse, scan, scan_or_mirror,
     task_runner)
 
 quiet_engine_logs()
@@ -194,45 +194,70 @@ def _scan(log, stack: ExitStack, lake: Lake, report: RunReport, volumes: list[st
     return src, items
 
 
+# A batch closes at this many bytes of XML (about 5 s of one core's parsing), or at an eighth
+# of the items to read, so that a small run still spreads over the workers.
+BATCH_BYTES = 48 << 20
+
+
 def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: Source,
                       todo: list[SourceItem], runner, numbers: dict[str, int]) -> list[tuple]:
-    """Fetch here, one item after another; normalise on the runner (started only if there is
-    work). Returns ``(item, future, fetch seconds)`` in order."""
-    pending, started = [], None
+    """Fetch here, one item after another; normalise on the runner in batches (started only if
+    there is work). Returns ``(items and their fetch seconds, future)`` in order."""
+    pending, started, batch, size = [], None, [], 0
+    most = max(1, len(todo) // 8)
+
+    def submit(k: int) -> None:
+        nonlocal started, batch, size
+        if started is None:  # (few items to parse: worker processes would cost more than they save)
+            started = stack.enter_context(runner(items=len(todo) - k + len(batch)))
+        future = started.submit(normalise_and_stage, parameters={
+            "data_root": lake.data_root, "batch": [(f, src.source_of(f.item)) for f, _ in batch],
+            "run_id": changes.report.run_id})
+        pending.append(([(f.item, seconds) for f, seconds in batch], future))
+        batch, size = [], 0
+
     for k, item in enumerate(todo):
         start = time.perf_counter()
         try:
-            fetched = fetch(src, item)
+            got = fetched(src, item)
         except Exception as exc:  # one bad item fails alone; the run goes on
             _item_failed(log, changes, numbers[item.uri], len(numbers), item, src.source_of(item), exc)
             continue
-        seconds = time.perf_counter() - start
-        if changes.same_bytes(item, fetched.sha256):
+        if changes.same_bytes(item, got.sha256):
             continue
-        if started is None:  # (few items to parse: worker processes would cost more than they save)
-            started = stack.enter_context(runner(items=len(todo) - k))
-        pending.append((item, started.submit(normalise_and_stage, parameters={
-            "data_root": lake.data_root, "fetched": fetched, "run_id": changes.report.run_id,
-            "source": src.source_of(item)}), seconds))
+        batch.append((got, time.perf_counter() - start))
+        size += got.size
+        if size >= BATCH_BYTES or len(batch) >= most:
+            submit(k + 1)
+    if batch:
+        submit(len(todo))
     return pending
 
 
 def _collect(log, changes: Changes, src: Source, pending: list[tuple], peers: set[str | None],
              numbers: dict[str, int]) -> None:
-    """Take the normalised items in order: stored, or failed with their reason."""
-    for item, future, fetch_seconds in pending:
-        n = numbers[item.uri]
+    """Take the normalised items in order: stored, or failed with their reason (all of a
+    batch whose task failed)."""
+    for items, future in pending:
         try:
-            done, reasons, seconds = future.result()
-            conflict = src.claims_volumes and changes.conflict(done.entry, peers)
-            if conflict:
-                raise ValueError(conflict)
-        except Exception as exc:
-            _item_failed(log, changes, n, len(numbers), item, src.source_of(item), exc)
-            continue
-        changes.stored(item, done, round(fetch_seconds + seconds, 2), reasons)
-        log.info("[%d/%d] %s: %d documents, %d rejects", n, len(numbers), printable(item.name),
-                 done.entry.documents, done.entry.rejects)
+            outcomes = future.result()
+        except Exception as exc:  # the batch's worker died: each of its items failed so
+            outcomes = [exc] * len(items)
+        for (item, fetch_seconds), outcome in zip(items, outcomes):
+            n = numbers[item.uri]
+            try:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                done, reasons, seconds = outcome
+                conflict = src.claims_volumes and changes.conflict(done.entry, peers)
+                if conflict:
+                    raise ValueError(conflict)
+            except Exception as exc:
+                _item_failed(log, changes, n, len(numbers), item, src.source_of(item), exc)
+                continue
+            changes.stored(item, done, round(fetch_seconds + seconds, 2), reasons)
+            log.info("[%d/%d] %s: %d documents, %d rejects", n, len(numbers), printable(item.name),
+                     done.entry.documents, done.entry.rejects)
 
 
 def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: LakeState,

@@ -52,7 +52,7 @@ from tasks.dedupe.model import (  # noqa: F401  (the package's names, as one mod
     DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, METHODS, MIN_AGREEMENT, MINHASH_SEED,
     REPAIR_VOCABULARY, DedupeDoc, Match, dedupe_input, newest_versions)
 from tasks.dedupe.signatures import (  # noqa: F401
-    band_keys, banded_agreement, canonical_text, canonical_words, containment, content_hash, dedupe_keys,
+    band_keys, banded_agreement, canonical_text, canonical_words, containment, content_hash, dedupe_keys, dedupe_keys_of,
     jaccard, lsh_shape, minhash, minhash_signature, shingle_hashes)
 from tasks.dedupe.verify import (  # noqa: F401
     _file_key, _name, conflict, near_similarity, repair, repaired_jaccard, same_name)

@@ -7,8 +7,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasketch import MinHash, MinHashLSH
 
 from tasks.dedupe.model import (DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
@@ -147,8 +150,74 @@ def banded_agreement(a: np.ndarray, b: np.ndarray, num_perm: int = DEFAULT_NUM_P
 def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, list[int]]:
     """What a stored document version carries for deduplication: its content hash, and its
     LSH band keys (none under ``min_words`` words: such texts merge on an exact hash only)."""
-    words = canonical_words(text)
-    digest = hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
-    if len(words) < min_words:
-        return digest, []
-    return digest, band_keys(minhash(shingle_hashes(words)).hashvalues)
+    return dedupe_keys_of([text], min_words)[0]
+
+
+def dedupe_keys_of(texts: Sequence[str], min_words: int = DEFAULT_MIN_WORDS,
+                   shingle: int = DEFAULT_SHINGLE, num_perm: int = DEFAULT_NUM_PERM) -> list[tuple[str, list[int]]]:
+    """:func:`dedupe_keys` of many texts (a volume's documents) at once: the values of
+    ``band_keys(minhash(shingle_hashes(words)).hashvalues)``, with each distinct word hashed
+    once, the shingles and MinHash minima of all texts computed together in numpy, and only the
+    permutations the bands hold (56 of 128)."""
+    words = [canonical_words(text) for text in texts]
+    digests = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]
+    long = [i for i, w in enumerate(words) if len(w) >= min_words]
+    keys: list[list[int]] = [[] for _ in texts]
+    if not long:
+        return list(zip(digests, keys))
+    k = min(shingle, min(len(words[i]) for i in long))
+    counts = np.array([len(words[i]) - k + 1 for i in long], dtype=np.int64)  # shingles a text
+    encoded = pc.dictionary_encode(pa.array(chain.from_iterable(words[i] for i in long), pa.string()))
+    vocabulary = np.fromiter(map(_word_hash, encoded.dictionary.to_pylist()), dtype=np.uint64,
+                             count=len(encoded.dictionary))
+    h = vocabulary[encoded.indices.to_numpy()]
+    n = len(h) - k + 1
+    acc = np.zeros(n, dtype=np.uint64)
+    for j in range(k):  # as in shingle_hashes, over the texts end to end
+        acc = acc * _P + h[j:j + n]
+    # keep the shingles that lie inside one text: text t's start at its first word
+    starts = np.concatenate(([0], np.cumsum(counts + k - 1)[:-1]))
+    take = (np.repeat(starts, counts) + _ranks(counts))
+    acc = acc[take]
+    acc ^= acc >> _S33
+    acc *= _M1
+    acc ^= acc >> _S33
+    acc *= _M2
+    acc ^= acc >> _S33
+    h32 = _fmix32(((acc >> np.uint64(32)) ^ acc).astype(np.uint32))
+    bands, rows = lsh_shape(num_perm)
+    values = _segment_minima(h32, counts, num_perm, bands * rows)
+    if rows > 2:
+        for t, i in enumerate(long):
+            keys[i] = band_keys(np.pad(values[t], (0, num_perm - bands * rows)), num_perm)
+    else:
+        v = values[:, :bands * rows].astype(np.uint64).reshape(len(long), bands, rows)
+        packed = v[:, :, 0] << np.uint64(32)
+        if rows == 2:
+            packed |= v[:, :, 1]
+        for t, i in enumerate(long):
+            keys[i] = packed[t].view(np.int64).tolist()
+    return list(zip(digests, keys))
+
+
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """0, 1, … counts[0]-1, 0, 1, … counts[1]-1, …"""
+    ends = np.cumsum(counts)
+    return np.arange(ends[-1]) - np.repeat(ends - counts, counts)
+
+
+def _segment_minima(h32: np.ndarray, counts: np.ndarray, num_perm: int, used: int,
+                    chunk: int = 8192) -> np.ndarray:
+    """The first ``used`` of ``minhash(...).hashvalues`` of each run of ``counts`` values of
+    ``h32``, in row chunks."""
+    a, b = (p[:used] for p in _permutations(num_perm))
+    values = np.full((len(counts), used), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    for start in range(0, len(h32), chunk):
+        part = h32[start:start + chunk, None] * a + b
+        who = owner[start:start + chunk]
+        cuts = np.flatnonzero(np.diff(who)) + 1
+        firsts = np.concatenate(([0], cuts))
+        docs = who[firsts]
+        values[docs] = np.minimum(values[docs], np.minimum.reduceat(part, firsts, axis=0))
+    return values

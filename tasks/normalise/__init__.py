@@ -6,7 +6,7 @@ source notes in :mod:`.source_note`.
 """
 from __future__ import annotations
 
-from tasks.dedupe import dedupe_keys
+from tasks.dedupe import dedupe_keys_of
 from tasks.errors import FrusError, NormaliseError, PageTextError, UnsupportedItem
 from tasks.normalise.common import ParsedVolume
 from tasks.normalise.page_text import parse_page_file
@@ -46,9 +46,9 @@ def normalise_item(fetched: FetchedItem, reviewed: bool = False) -> ParsedVolume
     else:
         raise UnsupportedItem(uri, f"no normaliser for kind {kind!r}")
     _check_ids(parsed, uri)
-    for doc in parsed.documents:
+    keys = dedupe_keys_of([doc.text for doc in parsed.documents])
+    for doc, (doc.content_hash, doc.lsh_bands) in zip(parsed.documents, keys):
         doc.reviewed = reviewed and doc.format == "tei"
-        doc.content_hash, doc.lsh_bands = dedupe_keys(doc.text)
     return parsed
 
 

@@ -12,6 +12,7 @@ import pytest
 import tasks.normalise
 from flows import ingest as flow
 from flows.ingest import _item_failed, _named, normalise_and_stage, run_ingest
+from flows.steps import _batch_name, normalise_and_stage_item
 from tasks.lake import apart
 from tasks.lake.catalog import Lake, LakeState
 from tasks.lake.changes import Changes
@@ -36,7 +37,7 @@ def test_a_normaliser_crash_names_the_item_type_and_message_and_keeps_its_traceb
 
     monkeypatch.setattr(tasks.normalise, "normalise_item", crash)
     with pytest.raises(NormaliseError) as caught:
-        normalise_and_stage.fn(tmp_path, _fetched(tmp_path), "run-1", None)
+        normalise_and_stage_item(tmp_path, _fetched(tmp_path), "run-1", None)
     error = caught.value
     assert str(error).startswith(f"{URI}: RuntimeError: bad\\nstate xxx")
     assert "\n" not in str(error) and len(str(error)) <= 200
@@ -51,7 +52,7 @@ def test_a_normaliser_refusal_keeps_its_message(monkeypatch, tmp_path: Path):
 
     monkeypatch.setattr(tasks.normalise, "normalise_item", refuse)
     with pytest.raises(NormaliseError) as caught:
-        normalise_and_stage.fn(tmp_path, _fetched(tmp_path), "run-1", None)
+        normalise_and_stage_item(tmp_path, _fetched(tmp_path), "run-1", None)
     assert str(caught.value) == f"{URI}: not well-formed XML: boom"
     assert caught.value.traceback is None
 
@@ -71,10 +72,23 @@ def test_a_failed_item_logs_the_workers_traceback_at_debug(caplog):
 
 def test_task_runs_are_named_by_the_items_name_not_its_stem(tmp_path: Path):
     a, b = SourceItem("a/frus1.xml", "u:a", "1"), SourceItem("b/frus1.xml", "u:b", "1")
-    fetch_name, normalise_name = _named("fetch", "item"), _named("normalise", "fetched")
+    fetch_name = _named("fetch", "item")
     assert fetch_name({"item": a}) == "fetch a/frus1.xml" != fetch_name({"item": b})
     fetched = FetchedItem(SourceItem("c/new\nline.xml", "u:c", "1"), tmp_path, "0" * 64, 0)
-    assert normalise_name({"fetched": fetched}) == "normalise c/new\\nline.xml"
+    assert _batch_name({"batch": [(fetched, None)]}) == "normalise c/new\\nline.xml"
+    other = FetchedItem(b, tmp_path, "0" * 64, 0)
+    assert _batch_name({"batch": [(fetched, None), (fetched, None), (other, None)]}) == (
+        "normalise c/new\\nline.xml … b/frus1.xml (3 items)")
+
+
+def test_one_bad_item_of_a_batch_fails_alone(tmp_path: Path, volumes_dir: Path):
+    good = volumes_dir / "frus1873p2v3.xml"
+    items = [_fetched(tmp_path), FetchedItem(SourceItem("frus1873p2v3.xml", good.as_uri(), "v1"), good,
+                                             "1" * 64, good.stat().st_size)]
+    bad, (staged, reasons, seconds) = normalise_and_stage.fn(tmp_path, [(f, None) for f in items], "run-1")
+    assert isinstance(bad, NormaliseError) and URI in str(bad)
+    assert staged.entry.volume_id == "frus1873p2v3" and staged.entry.documents > 0
+    assert (staged.folder / "documents.parquet").is_file() and seconds > 0
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow

@@ -107,8 +107,11 @@ def test_a_good_run_is_completed_named_by_volume_and_quiet(prefect_server: str, 
     (run,) = _flow_runs(api, data)
     assert (run["state_type"], run["state_name"]) == ("COMPLETED", "Completed")
     names = _task_run_names(api, run["id"])
-    assert "fetch frus1873p2v3-00.xml" in names and "normalise frus1894Nicaragua-10.xml" in names, names
-    assert sum(n.startswith("normalise ") for n in names) == 22
+    batches = [n for n in names if n.startswith("normalise ")]  # normalised in batches
+    assert sum(int(n.rsplit("(", 1)[1].split()[0]) if n.endswith(" items)") else 1 for n in batches) == 22
+    assert 2 <= len(batches) < 22 and batches[0].startswith("normalise frus1873p2v3-00.xml"), names
+    assert any(n.endswith("frus1894Nicaragua-10.xml (2 items)") for n in batches), names
+    assert not any(n.startswith("fetch ") for n in names)  # a local file's fetch: no task run
 
     # unchanged: nothing new; the run's row has its Prefect id; frus status exits 0
     again = _frus(["ingest", "--source", str(src), "--data", str(data)], api, home)
