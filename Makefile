@@ -42,10 +42,11 @@ run: $(VENV)/.installed
 
 # The whole suite on TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so
 # its module fixtures are built once). Files go out in tests/conftest.py's order, the longest
-# first, so both workers end together. `make test-quick` runs the tests not marked slow.
+# first, so both workers end together. `make test-quick` runs the tests not marked slow;
+# PYTEST_ARGS adds pytest options (`make test PYTEST_ARGS=--durations=15`).
 TEST_WORKERS ?= 2
 test: setup
-	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-quick: setup
 	PREFECT_HOME=$(CURDIR)/.prefect/test $(VENV)/bin/pytest -q -m "not slow"

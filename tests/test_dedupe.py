@@ -238,3 +238,21 @@ def test_signature_is_a_datasketch_minhash(docs):
     assert np.array_equal(minhash(sh).hashvalues, sig)
     rebuilt = MinHash(num_perm=128, seed=1, hashvalues=sig, scheme="affine32")
     assert rebuilt.jaccard(ref) == 1.0
+
+
+def test_a_volumes_keys_at_once_are_each_documents_keys(docs, monkeypatch):
+    """dedupe_keys_of (a volume's documents together, in chunks) stores what the per-document
+    composition gives: sha256 of the canonical text, band keys of the full MinHash."""
+    import hashlib
+
+    from tasks.dedupe import band_keys, dedupe_keys_of
+    from tasks.dedupe import signatures
+
+    monkeypatch.setattr(signatures, "CHUNK_CHARS", 40_000)  # chunks of a few documents
+    texts = [d.text for d in docs.values()] + ["", "too short to band"]
+    got = dedupe_keys_of(texts)
+    assert len(got) == len(texts) and sum(bool(k) for _, k in got) > len(texts) // 2
+    for text, (digest, keys) in zip(texts, got):
+        words = canonical_words(text)
+        assert digest == hashlib.sha256(" ".join(words).encode()).hexdigest()
+        assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= 50 else [])

@@ -153,12 +153,28 @@ def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, lis
     return dedupe_keys_of([text], min_words)[0]
 
 
+# dedupe_keys_of takes its texts in chunks of about this many characters: the words of a chunk
+# are Python strings (some 60 bytes a word), a volume's at once would be 200 MB for the biggest.
+CHUNK_CHARS = 2_000_000
+
+
 def dedupe_keys_of(texts: Sequence[str], min_words: int = DEFAULT_MIN_WORDS,
                    shingle: int = DEFAULT_SHINGLE, num_perm: int = DEFAULT_NUM_PERM) -> list[tuple[str, list[int]]]:
     """:func:`dedupe_keys` of many texts (a volume's documents) at once: the values of
     ``band_keys(minhash(shingle_hashes(words)).hashvalues)``, with each distinct word hashed
     once, the shingles and MinHash minima of all texts computed together in numpy, and only the
     permutations the bands hold (56 of 128)."""
+    out: list[tuple[str, list[int]]] = []
+    start, size = 0, 0
+    for end, text in enumerate(texts, start=1):
+        size += len(text)
+        if size >= CHUNK_CHARS or end == len(texts):
+            out += _keys_of_chunk(texts[start:end], min_words, shingle, num_perm)
+            start, size = end, 0
+    return out
+
+
+def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm: int) -> list[tuple[str, list[int]]]:
     words = [canonical_words(text) for text in texts]
     digests = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]
     long = [i for i, w in enumerate(words) if len(w) >= min_words]

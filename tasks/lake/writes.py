@@ -10,7 +10,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.lake import duck
 from tasks.lake.base import ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _LakeLock, _temp, current_snapshot
@@ -66,12 +65,12 @@ class LakeWrites:
             # after this transaction's inserts would scan them again, item after item.
             for table in ITEM_TABLES:
                 con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
-            for s in staged:
-                for table in ITEM_TABLES:
-                    path = s.folder / f"{table}.parquet"
-                    if pq.read_metadata(path).num_rows:
-                        con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
-                                    [str(path)])
+            # Then one INSERT a table over every staged file of it: one scan, written once.
+            for table in ITEM_TABLES:
+                paths = [str(s.folder / f"{table}.parquet") for s in staged]
+                if paths:
+                    con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
+                                [paths])
             if entries:
                 con.execute(f"DELETE FROM {ALIAS}.items WHERE uri IN (SELECT uri FROM new_items)")
                 con.execute(f"INSERT INTO {ALIAS}.items BY NAME SELECT * FROM new_items")
