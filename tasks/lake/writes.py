@@ -20,6 +20,12 @@ from tasks.records import PARSER_VERSION, Failure, ItemEntry
 from tasks.sources import volume_id
 
 
+# Staged items a commit's INSERT takes: the tables are partitioned by volume, and DuckDB holds
+# a buffer for each partition a statement writes. Committing 57 volumes (3 copies of the
+# corpus): one INSERT a table 2.81 s and 582 MB, one per 32 items 2.75 s and 366 MB.
+COMMIT_ITEMS = 32
+
+
 class LakeWrites:
     """The writing half of :class:`~tasks.lake.catalog.Lake` (it provides ``connect`` and
     ``data_root``)."""
@@ -65,12 +71,12 @@ class LakeWrites:
             # after this transaction's inserts would scan them again, item after item.
             for table in ITEM_TABLES:
                 con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
-            # Then one INSERT a table over every staged file of it: one scan, written once.
-            for table in ITEM_TABLES:
-                paths = [str(s.folder / f"{table}.parquet") for s in staged]
-                if paths:
+            # Then one INSERT a table over the staged files of COMMIT_ITEMS items at a time.
+            for start in range(0, len(staged), COMMIT_ITEMS):
+                group = staged[start:start + COMMIT_ITEMS]
+                for table in ITEM_TABLES:
                     con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
-                                [paths])
+                                [[str(s.folder / f"{table}.parquet") for s in group]])
             if entries:
                 con.execute(f"DELETE FROM {ALIAS}.items WHERE uri IN (SELECT uri FROM new_items)")
                 con.execute(f"INSERT INTO {ALIAS}.items BY NAME SELECT * FROM new_items")
