@@ -86,7 +86,10 @@ def test_lake_layout_and_lineage(corpus_data: Path):
             "SELECT data_file FROM ducklake_list_files('lake', 'documents')").fetchall()]
         # 19 volumes, two one-document excerpts, the seed page text (the lists hold no document)
         assert con.execute("SELECT count(DISTINCT source_uri) FROM lake.documents").fetchone()[0] == 22
-    assert len(files) == 19  # one per volume; the three one-document items are inlined in the catalog
+        volumes = con.execute("SELECT count(DISTINCT volume_id) FROM lake.documents").fetchone()[0]
+    # one file a volume: the 22 items were committed by one INSERT (tasks/lake/writes.py's COMMIT_ITEMS)
+    assert len(files) == volumes == 22
+    assert len({f.parent.name for f in files}) == volumes
     for f in files:
         assert f.is_relative_to(corpus_data / "lake" / "data") and f.parent.name.startswith("volume_id=")
         meta = pq.ParquetFile(f).metadata
