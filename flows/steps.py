@@ -1,4 +1,5 @@
-"""The ingest flow's tasks, one source item (volume) a task run, and where they run.
+"""The ingest flow's tasks (coarse: a source item, or a batch of items, a task run) and where
+they run.
 
 Each task wraps a plain function of ``tasks/`` (or a source's method) with its retries and
 its name; :func:`task_runner` chooses the workers that normalise.
@@ -149,14 +150,20 @@ def normalise_and_stage(data_root: Path, batch: list[tuple[FetchedItem, str | No
                         run_id: str) -> list:
     """Normalise and stage a batch of items, ``(fetched, its source)``, in a worker: for each,
     in order, what :func:`normalise_and_stage_item` returns or the error it raised (one bad
-    item fails alone). A batch, not an item, a task run: a task run costs its worker and the
-    Prefect API about 0.3 s of CPU, as much as parsing a middling volume."""
+    item fails alone; a worker that dies fails its batch). A batch, not an item, a task run: a
+    task run costs its worker and the Prefect API about 0.3 s of CPU, as much as parsing a
+    middling volume."""
+    from tasks.errors import NormaliseError
+
     outcomes: list = []
-    for fetched, source in batch:
+    for item, source in batch:
         try:
-            outcomes.append(normalise_and_stage_item(data_root, fetched, run_id, source))
-        except Exception as exc:
+            outcomes.append(normalise_and_stage_item(data_root, item, run_id, source))
+        except NormaliseError as exc:
             outcomes.append(exc)
+        except Exception as exc:  # (staging: a full disk…) as a NormaliseError, which pickles
+            outcomes.append(NormaliseError(printable(f"{item.item.uri}: {type(exc).__name__}: {exc}")[:200],
+                                           traceback=traceback.format_exc()))
     return outcomes
 
 
@@ -209,7 +216,7 @@ def pool_from_items() -> int:
 
 
 def task_runner(workers: int | None = None, dask_address: str | None = None, items: int | None = None):
-    """Where the per-volume normalise-and-stage tasks run.
+    """Where the normalise-and-stage tasks (a batch of items each) run.
 
     ``workers`` processes of this machine (1 = in this process, one volume at a time while the
     next is fetched), through Prefect's process pool; by default one per core once there are

@@ -256,3 +256,19 @@ def test_a_volumes_keys_at_once_are_each_documents_keys(docs, monkeypatch):
         words = canonical_words(text)
         assert digest == hashlib.sha256(" ".join(words).encode()).hexdigest()
         assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= 50 else [])
+
+
+def test_keys_at_once_shingle_each_short_text_by_its_own_length():
+    """Below the shingle's 5 words a text is one shingle of its length; a longer text beside it
+    in the same chunk keeps 5 (min_words under 5 lets such texts have bands)."""
+    import hashlib
+
+    from tasks.dedupe import band_keys, dedupe_keys_of
+
+    texts = ["", "a b", "one", "the quick brown fox jumps over the lazy dog"]
+    for least in (0, 1, 2, 3):
+        got = dedupe_keys_of(texts, min_words=least)
+        for text, (digest, keys) in zip(texts, got):
+            words = canonical_words(text)
+            assert digest == hashlib.sha256(" ".join(words).encode()).hexdigest()
+            assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= least else [])

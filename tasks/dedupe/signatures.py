@@ -181,11 +181,24 @@ def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm:
     digests = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]
     long = [i for i, w in enumerate(words) if len(w) >= min_words]
     keys: list[list[int]] = [[] for _ in texts]
-    if not long:
-        return list(zip(digests, keys))
-    k = min(shingle, min(len(words[i]) for i in long))
-    counts = np.array([len(words[i]) - k + 1 for i in long], dtype=np.int64)  # shingles a text
-    encoded = pc.dictionary_encode(pa.array(chain.from_iterable(words[i] for i in long), pa.string()))
+    # (a text shorter than the shingle is one shingle of its length, as in shingle_hashes)
+    by_k: dict[int, list[int]] = {}
+    for i in long:
+        by_k.setdefault(min(shingle, len(words[i])), []).append(i)
+    for k, group in by_k.items():
+        if k == 0:  # no words (min_words 0): the empty MinHash
+            for i in group:
+                keys[i] = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
+            continue
+        for i, got in zip(group, _band_keys_of([words[i] for i in group], k, num_perm)):
+            keys[i] = got
+    return list(zip(digests, keys))
+
+
+def _band_keys_of(words: list[list[str]], k: int, num_perm: int) -> list[list[int]]:
+    """The band keys of texts of at least ``k`` words each, shingled by ``k`` (see dedupe_keys_of)."""
+    counts = np.array([len(w) - k + 1 for w in words], dtype=np.int64)  # shingles a text
+    encoded = pc.dictionary_encode(pa.array(chain.from_iterable(words), pa.string()))
     vocabulary = np.fromiter(map(_word_hash, encoded.dictionary.to_pylist()), dtype=np.uint64,
                              count=len(encoded.dictionary))
     h = vocabulary[encoded.indices.to_numpy()]
@@ -206,16 +219,12 @@ def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm:
     bands, rows = lsh_shape(num_perm)
     values = _segment_minima(h32, counts, num_perm, bands * rows)
     if rows > 2:
-        for t, i in enumerate(long):
-            keys[i] = band_keys(np.pad(values[t], (0, num_perm - bands * rows)), num_perm)
-    else:
-        v = values[:, :bands * rows].astype(np.uint64).reshape(len(long), bands, rows)
-        packed = v[:, :, 0] << np.uint64(32)
-        if rows == 2:
-            packed |= v[:, :, 1]
-        for t, i in enumerate(long):
-            keys[i] = packed[t].view(np.int64).tolist()
-    return list(zip(digests, keys))
+        return [band_keys(np.pad(v, (0, num_perm - bands * rows)), num_perm) for v in values]
+    v = values[:, :bands * rows].astype(np.uint64).reshape(len(words), bands, rows)
+    packed = v[:, :, 0] << np.uint64(32)
+    if rows == 2:
+        packed |= v[:, :, 1]
+    return [row.view(np.int64).tolist() for row in packed]
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:

@@ -192,3 +192,19 @@ def test_a_scan_or_fetch_is_retried_only_when_trying_again_may_help():
     assert not retried(full)
     assert retried(FetchError("git+https://github.com/HistoryAtState/frus", "git clone failed: timed out"))
     assert retried(FetchError("https://example.org/v/frus1.xml", "connection refused"))
+
+
+def test_a_staging_failure_in_a_batch_is_a_picklable_error_naming_the_item(monkeypatch, tmp_path: Path,
+                                                                         volumes_dir: Path):
+    import flows.steps
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(flows.steps.staging, "stage_volume", full)
+    good = volumes_dir / "frus1873p2v3.xml"
+    item = FetchedItem(SourceItem("frus1873p2v3.xml", good.as_uri(), "v1"), good, "1" * 64, good.stat().st_size)
+    (error,) = normalise_and_stage.fn(tmp_path, [(item, None)], "run-1")
+    again = pickle.loads(pickle.dumps(error))  # as it crosses back from a worker process
+    assert isinstance(again, NormaliseError) and "No space left on device" in str(again)
+    assert str(again).startswith(good.as_uri()) and "OSError" in again.traceback
