@@ -267,7 +267,7 @@ class RunReport:
     failures: list[str] = field(default_factory=list)  # not stored: in the artifact and summary
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase; not stored
     # (start, end) of each phase, seconds since the epoch: what a profiler lines its samples up
-    # with (benchmarks/profile.py); not stored
+    # with (benchmarks/cpu_profile.py); not stored
     phase_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def row(self) -> dict:

@@ -54,7 +54,11 @@ def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray
     if not words:
         return np.zeros(0, dtype=np.uint64)
     h = np.fromiter(map(_word_hash, words), dtype=np.uint64, count=len(words))
-    k = min(k, len(h))
+    return np.unique(_rolled(h, min(k, len(h))))
+
+
+def _rolled(h: np.ndarray, k: int) -> np.ndarray:
+    """The hash of each run of ``k`` consecutive word hashes of ``h`` (``len(h) - k + 1``)."""
     n = len(h) - k + 1
     acc = np.zeros(n, dtype=np.uint64)
     for j in range(k):  # polynomial rolling combination; uint64 arithmetic wraps
@@ -64,7 +68,12 @@ def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray
     acc ^= acc >> _S33
     acc *= _M2
     acc ^= acc >> _S33
-    return np.unique(acc)
+    return acc
+
+
+def _hash32(shingles: np.ndarray) -> np.ndarray:
+    """Shingle hashes folded to the 32 bits a MinHash takes."""
+    return _fmix32(((shingles >> np.uint64(32)) ^ shingles).astype(np.uint32))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,7 +112,7 @@ def minhash(shingles: np.ndarray, num_perm: int = DEFAULT_NUM_PERM) -> MinHash:
     """
     a, b = _permutations(num_perm)
     values = np.full(num_perm, np.uint32(0xFFFFFFFF), dtype=np.uint32)
-    h32 = _fmix32(((shingles >> np.uint64(32)) ^ shingles).astype(np.uint32))
+    h32 = _hash32(shingles)
     for start in range(0, len(h32), 4096):
         chunk = h32[start:start + 4096, None]
         values = np.minimum(values, (chunk * a + b).min(axis=0))
@@ -187,11 +196,12 @@ def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm:
         by_k.setdefault(min(shingle, len(words[i])), []).append(i)
     for k, group in by_k.items():
         if k == 0:  # no words (min_words 0): the empty MinHash
-            for i in group:
-                keys[i] = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
-            continue
-        for i, got in zip(group, _band_keys_of([words[i] for i in group], k, num_perm)):
-            keys[i] = got
+            empty = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
+            got = [empty] * len(group)
+        else:
+            got = _band_keys_of([words[i] for i in group], k, num_perm)
+        for i, one in zip(group, got):
+            keys[i] = one
     return list(zip(digests, keys))
 
 
@@ -201,21 +211,11 @@ def _band_keys_of(words: list[list[str]], k: int, num_perm: int) -> list[list[in
     encoded = pc.dictionary_encode(pa.array(chain.from_iterable(words), pa.string()))
     vocabulary = np.fromiter(map(_word_hash, encoded.dictionary.to_pylist()), dtype=np.uint64,
                              count=len(encoded.dictionary))
-    h = vocabulary[encoded.indices.to_numpy()]
-    n = len(h) - k + 1
-    acc = np.zeros(n, dtype=np.uint64)
-    for j in range(k):  # as in shingle_hashes, over the texts end to end
-        acc = acc * _P + h[j:j + n]
-    # keep the shingles that lie inside one text: text t's start at its first word
+    # the shingles of the texts end to end, then those that lie inside one text (text t's
+    # start at its first word)
+    rolled = _rolled(vocabulary[encoded.indices.to_numpy()], k)
     starts = np.concatenate(([0], np.cumsum(counts + k - 1)[:-1]))
-    take = (np.repeat(starts, counts) + _ranks(counts))
-    acc = acc[take]
-    acc ^= acc >> _S33
-    acc *= _M1
-    acc ^= acc >> _S33
-    acc *= _M2
-    acc ^= acc >> _S33
-    h32 = _fmix32(((acc >> np.uint64(32)) ^ acc).astype(np.uint32))
+    h32 = _hash32(rolled[np.repeat(starts, counts) + _ranks(counts)])
     bands, rows = lsh_shape(num_perm)
     values = _segment_minima(h32, counts, num_perm, bands * rows)
     if rows > 2:
