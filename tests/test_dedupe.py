@@ -272,3 +272,27 @@ def test_keys_at_once_shingle_each_short_text_by_its_own_length():
             words = canonical_words(text)
             assert digest == hashlib.sha256(" ".join(words).encode()).hexdigest()
             assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= least else [])
+
+
+def test_repair_aligns_as_the_standard_difflib(docs):
+    """The OCR re-check aligns with cydifflib's SequenceMatcher: on real documents and their
+    OCR-noised copies it gives difflib's own opcodes and ratios, so repaired similarities (and
+    the clusters) are those the standard library gives."""
+    import difflib
+
+    from tasks.dedupe import verify
+
+    pairs = 0
+    for doc in list(docs.values())[::40]:
+        a = canonical_words(doc.text)
+        b = canonical_words(ocr_noise(doc.text, 0.03, seed=len(a)))
+        if not a or not b:
+            continue
+        want = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+        assert [tuple(o) for o in verify.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()] == want
+        for x, y in zip(a[:50], b[:50]):
+            assert verify._near_word(x, y) == (
+                (not (x.isdigit() and y.isdigit()))
+                and difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.6)
+        pairs += 1
+    assert pairs > 20

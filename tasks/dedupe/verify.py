@@ -2,11 +2,13 @@
 metadata guards that veto a merge."""
 from __future__ import annotations
 
-import difflib
 import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
+# difflib's SequenceMatcher in C: the same matching blocks, opcodes and ratios, about 5x faster
+# (the OCR re-check of the LSH candidates was a third of a first ingest's dedupe at 50 copies)
+from cydifflib import SequenceMatcher
 
 from tasks.dedupe.model import (DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, REPAIR_VOCABULARY,
                                 DedupeDoc)
@@ -16,14 +18,14 @@ from tasks.dedupe.signatures import canonical_words, jaccard, shingle_hashes
 def _near_word(a: str, b: str) -> bool:
     if a.isdigit() and b.isdigit():
         return False  # "73" vs "74" is a different despatch, not noise
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.6
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.6
 
 
 def repair(a: Sequence[str], b: Sequence[str]) -> list[str]:
     """``b`` with every short run of words that is a near-miss of its counterpart in ``a``
     (character noise, a split or glued word) replaced by that counterpart."""
     out: list[str] = []
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    sm = SequenceMatcher(None, a, b, autojunk=False)
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "replace" and i2 - i1 <= 3 and j2 - j1 <= 3:
             x, y = a[i1:i2], b[j1:j2]
@@ -89,7 +91,7 @@ def same_name(a: str | None, b: str | None) -> bool | None:
     xs, ys = set(x.split()), set(y.split())
     if xs <= ys or ys <= xs or x.split()[-1] == y.split()[-1]:
         return True
-    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.6
+    return SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.6
 
 
 def _file_key(f: str | None) -> str | None:
