@@ -274,7 +274,7 @@ def test_keys_at_once_shingle_each_short_text_by_its_own_length():
             assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= least else [])
 
 
-def test_repair_aligns_as_the_standard_difflib(docs):
+def test_ocr_recheck_aligns_as_the_standard_difflib(docs):
     """The OCR re-check aligns with cydifflib's SequenceMatcher: on real documents and their
     OCR-noised copies it gives difflib's own opcodes and ratios, so repaired similarities (and
     the clusters) are those the standard library gives."""

@@ -172,7 +172,7 @@ def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Pat
         if uri not in staged:
             out.update((k, t or "") for k, t in con.execute(
                 f"SELECT doc_key, text FROM {ALIAS}.documents WHERE source_uri = ? "
-                "AND doc_key IN (SELECT doc_key FROM wanted)", [uri]).fetchall())
+                "AND doc_key IN (SELECT doc_key FROM wanted WHERE source_uri = ?)", [uri, uri]).fetchall())
     return out
 
 
