@@ -153,22 +153,20 @@ def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Pat
     the lake item by item, with a constant ``source_uri`` filter (DuckLake then reads that
     item's files only). ``uri_of``: their items, when known (:func:`_items_of`)."""
     uri_of = uri_of if uri_of is not None else _items_of(con, keys)
-    by_uri: dict[str, list[str]] = {}
-    for key in keys:
-        by_uri.setdefault(uri_of[key], []).append(key)
-    # (the head's item too: another staged item may hold a version of the same document)
+    # (the head's item too: another item may hold a version of the same document)
     listed = list(keys)
     duck.temp_table(con, "wanted", pa.table({"doc_key": pa.array(listed, pa.string()),
                                              "source_uri": pa.array([uri_of[k] for k in listed], pa.string())}))
+    uris = sorted({uri_of[k] for k in listed})
     # (one query over all the staged files: a query an item cost 26 ms, most of it fixed;
     # at 50 copies, 745 of them were a third of a first ingest's dedupe)
-    files = [str(staged[uri]) for uri in by_uri if uri in staged]
+    files = [str(staged[uri]) for uri in uris if uri in staged]
     out: dict[str, str] = {}
     if files:
         out.update((k, t or "") for k, t in con.execute(
             "SELECT doc_key, text FROM read_parquet(?) SEMI JOIN wanted USING (doc_key, source_uri)",
             [files]).fetchall())
-    for uri in by_uri:
+    for uri in uris:
         if uri not in staged:
             out.update((k, t or "") for k, t in con.execute(
                 f"SELECT doc_key, text FROM {ALIAS}.documents WHERE source_uri = ? "
