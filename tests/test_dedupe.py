@@ -274,6 +274,31 @@ def test_keys_at_once_shingle_each_short_text_by_its_own_length():
             assert keys == (band_keys(minhash(shingle_hashes(words)).hashvalues) if len(words) >= least else [])
 
 
+HOSTILE_TEXTS = [
+    "", "\x00", "_", "Straße STRASSE ﬁnance ﬀ ½ ™ ²³", "e\u0301te\u0301 café",  # casefold, NFKC
+    "snake_case __init__ a_b", "x\x00y\ty\u200bz\u00a0w", "İstanbul ΣΑΣ ς", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👍🏽 ab",
+    "Ǆ ǅ ǆ ⅷ 〇 ٣٤ ߀", "\ud7ff\ue000\U0010ffff", "’s “quoted” — dash…end", " lead", "trail ",
+]
+
+
+def test_encoded_words_are_the_canonical_words(docs):
+    """encoded_words (numpy, Arrow) splits and folds as canonical_words (the regex) on real
+    volumes' texts in several languages and on hostile Unicode: ligatures, ß, combining
+    accents, astral letters, underscores, NULs, zero-width spaces."""
+    from tasks.dedupe.words import encoded_words
+
+    texts = [d.text for d in docs.values()] + HOSTILE_TEXTS
+    assert not all(t.isascii() for t in texts)
+    for chunk in (texts, HOSTILE_TEXTS, HOSTILE_TEXTS[3:4], ["plain ascii, only."]):
+        got = encoded_words(chunk)
+        words = got.dictionary.to_pylist()
+        for i, (text, joined) in enumerate(zip(chunk, got.canonical_texts())):
+            mine = [words[j] for j in got.indices[got.firsts[i]:got.firsts[i] + got.counts[i]]]
+            assert mine == canonical_words(text), text[:60]
+            assert bytes(joined).decode() == " ".join(canonical_words(text))
+    assert canonical_words("Straße ﬁnance ½") == ["strasse", "finance", "1", "2"]
+
+
 def test_ocr_recheck_aligns_as_the_standard_difflib(docs):
     """The OCR re-check aligns with cydifflib's SequenceMatcher: on real documents and their
     OCR-noised copies it gives difflib's own opcodes and ratios, so repaired similarities (and

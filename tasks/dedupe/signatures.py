@@ -3,32 +3,15 @@ what each document version stores once (:func:`dedupe_keys`)."""
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from datasketch import MinHash, MinHashLSH
 
 from tasks.dedupe.model import (DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
                                 DEFAULT_SHINGLE, MINHASH_SEED)
-
-
-_WORD = re.compile(r"\w+")
-
-
-def canonical_words(text: str) -> list[str]:
-    """NFKC, case-folded words: maximal runs of letters and digits (``\\w`` minus ``_``);
-    punctuation, symbols, white space and controls only separate words."""
-    if not text.isascii():  # (NFKC leaves ASCII as it is, and casefold is lower there)
-        text = unicodedata.normalize("NFKC", text)
-    text = text.casefold()
-    # (\w+ over the text with "_" made a space: the same words as [^\W_]+, a sixth faster)
-    return _WORD.findall(text.replace("_", " ") if "_" in text else text)
+from tasks.dedupe.words import canonical_words, encoded_words
 
 
 def canonical_text(text: str) -> str:
@@ -186,45 +169,49 @@ def dedupe_keys_of(texts: Sequence[str], min_words: int = DEFAULT_MIN_WORDS,
 
 
 def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm: int) -> list[tuple[str, list[int]]]:
-    words = [canonical_words(text) for text in texts]
-    digests = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]
-    long = [i for i, w in enumerate(words) if len(w) >= min_words]
+    words = encoded_words(texts)
+    digests = [hashlib.sha256(c).hexdigest() for c in words.canonical_texts()]
+    counts = words.counts
     keys: list[list[int]] = [[] for _ in texts]
-    # (a text shorter than the shingle is one shingle of its length, as in shingle_hashes)
-    by_k: dict[int, list[int]] = {}
-    for i in long:
-        by_k.setdefault(min(shingle, len(words[i])), []).append(i)
-    for k, group in by_k.items():
-        if k == 0:  # no words (min_words 0): the empty MinHash
-            empty = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
-            got = [empty] * len(group)
-        else:
-            got = _band_keys_of([words[i] for i in group], k, num_perm)
-        for i, one in zip(group, got):
-            keys[i] = one
+    long = np.flatnonzero(counts >= min_words)
+    if len(long):
+        hashes = None
+        # (a text shorter than the shingle is one shingle of its length, as in shingle_hashes)
+        ks = np.minimum(counts[long], shingle)
+        for k in np.unique(ks).tolist():
+            group = long[ks == k]
+            if k == 0:  # no words (min_words 0): the empty MinHash
+                empty = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
+                got = [empty] * len(group)
+            else:
+                if hashes is None:  # each distinct word hashed once
+                    vocabulary = np.fromiter(map(_word_hash, words.dictionary.to_pylist()), dtype=np.uint64,
+                                             count=len(words.dictionary))
+                    hashes = vocabulary[words.indices]
+                got = _band_keys_of(hashes, words.firsts[group], counts[group], k, num_perm)
+            for i, one in zip(group.tolist(), got):
+                keys[i] = one
     return list(zip(digests, keys))
 
 
-def _band_keys_of(words: list[list[str]], k: int, num_perm: int) -> list[list[int]]:
-    """The band keys of texts of at least ``k`` words each, shingled by ``k`` (see dedupe_keys_of)."""
-    counts = np.array([len(w) - k + 1 for w in words], dtype=np.int64)  # shingles a text
-    encoded = pc.dictionary_encode(pa.array(chain.from_iterable(words), pa.string()))
-    vocabulary = np.fromiter(map(_word_hash, encoded.dictionary.to_pylist()), dtype=np.uint64,
-                             count=len(encoded.dictionary))
-    # the shingles of the texts end to end, then those that lie inside one text (text t's
+def _band_keys_of(hashes: np.ndarray, firsts: np.ndarray, words: np.ndarray, k: int,
+                  num_perm: int) -> list[list[int]]:
+    """The band keys of the texts whose word hashes are ``hashes[firsts[t]:firsts[t] +
+    words[t]]``, of at least ``k`` words each, shingled by ``k`` (see dedupe_keys_of)."""
+    counts = (words - k + 1).astype(np.int64)  # shingles a text
+    # the shingles of all the words end to end, then those that lie inside one text (text t's
     # start at its first word)
-    rolled = _rolled(vocabulary[encoded.indices.to_numpy()], k)
-    starts = np.concatenate(([0], np.cumsum(counts + k - 1)[:-1]))
-    h32 = _hash32(rolled[np.repeat(starts, counts) + _ranks(counts)])
+    rolled = _rolled(hashes, k)
+    h32 = _hash32(rolled[np.repeat(firsts, counts) + _ranks(counts)])
     bands, rows = lsh_shape(num_perm)
     values = _segment_minima(h32, counts, num_perm, bands * rows)
     if rows > 2:
         return [band_keys(np.pad(v, (0, num_perm - bands * rows)), num_perm) for v in values]
-    v = values[:, :bands * rows].astype(np.uint64).reshape(len(words), bands, rows)
+    v = values[:, :bands * rows].astype(np.uint64).reshape(len(counts), bands, rows)
     packed = v[:, :, 0] << np.uint64(32)
     if rows == 2:
         packed |= v[:, :, 1]
-    return [row.view(np.int64).tolist() for row in packed]
+    return packed.view(np.int64).tolist()
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:
