@@ -277,7 +277,7 @@ def test_keys_at_once_shingle_each_short_text_by_its_own_length():
 HOSTILE_TEXTS = [
     "", "\x00", "_", "Straße STRASSE ﬁnance ﬀ ½ ™ ²³", "e\u0301te\u0301 café",  # casefold, NFKC
     "snake_case __init__ a_b", "x\x00y\ty\u200bz\u00a0w", "İstanbul ΣΑΣ ς", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👍🏽 ab",
-    "Ǆ ǅ ǆ ⅷ 〇 ٣٤ ߀", "\ud7ff\ue000\U0010ffff", "’s “quoted” — dash…end", " lead", "trail ",
+    "Ǆ ǅ ǆ ⅷ 〇 ٣٤ ߀", "\ud7ff\ue000\U0010ffff", "lone \ud800 surrogate\udfff", "’s “quoted” — dash…end", " lead", "trail ",
 ]
 
 

@@ -9,7 +9,7 @@ over the whole series held over a GB of it; a batch holds what its volumes need.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,11 +25,13 @@ SQL_DIR = Path(__file__).resolve().parent
 SQL_FILES = ("tables.sql", "views.sql", "changed.sql", "forget.sql", "items.sql", "ranges.sql", "index.sql",
              "terms.sql", "state.sql") + people.SQL_FILES
 # What bounds an update's memory: the documents of the changed items written in one session,
-# and the words one index statement tokenises (2,000 documents of the average 550 words; a
-# range of long despatches holds fewer). Its tokens are held outside DuckDB's memory limit:
-# a whole build of 10 copies of the corpus peaked at 685 MB with 2.5 M words, 633 MB with 1 M.
+# and the words the index statements running at once tokenise (INDEX_AT_ONCE statements of
+# INDEX_WORDS each: 1,000 documents of the average 550 words; a range of long despatches holds
+# fewer). Their tokens are held outside DuckDB's memory limit: a whole build of 10 copies of
+# the corpus peaked at 685 MB with 2.5 M words, 633 MB with 1 M (one statement at a time).
 BATCH_DOCUMENTS = 20_000
-INDEX_WORDS = 1_000_000
+INDEX_AT_ONCE = 2
+INDEX_WORDS = 1_000_000 // INDEX_AT_ONCE
 # Row groups of 16,384 rows: a few documents' text (mentions() verifying its candidates) is a
 # few row groups to read, not the whole column; and the in-memory metadata of every row group
 # (about 15 KB each, held by the update and by each reader that scans the table) stays small:
@@ -70,7 +72,7 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
             ranges = con.execute(sql("ranges.sql"), [INDEX_WORDS]).fetchall()
             con.execute("CREATE OR REPLACE TABLE scratch.batch_terms AS FROM doc_terms LIMIT 0")
             _index(con, ranges)
-            con.execute("INSERT INTO doc_terms FROM scratch.batch_terms ORDER BY term, version_id")
+            con.execute("INSERT INTO doc_terms FROM scratch.batch_terms ORDER BY term, version_id, field")
             con.execute("DROP TABLE scratch.batch_terms")
             if ranges:  # (none: the batch's items were emptied)
                 con.execute(sql("terms.sql"), [ranges[0][0], ranges[-1][1]])
@@ -89,34 +91,48 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
 
 
 def _index(con: duckdb.DuckDBPyConnection, ranges: list[tuple[int, int]]) -> None:
-    """index.sql over each of ``ranges``, as many at once as DuckDB has threads, each on a
-    connection of its own. One statement runs on one thread (its range lies in one row group,
-    and DuckDB parallelises a scan by row groups): run one after the other, the search index
-    was a whole build's longest step, with one core idle."""
+    """index.sql over each of ``ranges``, ``INDEX_AT_ONCE`` at a time (at most one a DuckDB
+    thread), each on a connection of its own. One statement runs on one thread (its range lies
+    in one row group, and DuckDB parallelises a scan by row groups): run one after the other,
+    the search index was a whole build's longest step, with one core idle. A failure or an
+    interrupt stops every statement."""
     script = sql("index.sql")
     todo = iter(ranges)
     lock = threading.Lock()
-    failed = threading.Event()
+    stop = threading.Event()
+    cursors: list[duckdb.DuckDBPyConnection] = []
 
-    def work() -> None:
-        with con.cursor() as cur:
-            cur.execute("USE warehouse")
-            while not failed.is_set():
-                with lock:
-                    bounds = next(todo, None)
-                if bounds is None:
-                    return
-                try:
-                    cur.execute(script, list(bounds))
-                except BaseException:
-                    failed.set()  # (the others stop after their statement)
-                    raise
+    def work(cur: duckdb.DuckDBPyConnection) -> None:
+        cur.execute("USE warehouse")
+        while not stop.is_set():
+            with lock:
+                bounds = next(todo, None)
+            if bounds is None:
+                return
+            try:
+                cur.execute(script, list(bounds))
+            except BaseException:
+                stop.set()  # (the others stop after their statement)
+                raise
 
     (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
-    workers = max(1, min(int(threads), len(ranges)))
+    workers = max(1, min(INDEX_AT_ONCE, int(threads), len(ranges)))
     with ThreadPoolExecutor(workers) as pool:
-        for done in [pool.submit(work) for _ in range(workers)]:
-            done.result()
+        try:
+            cursors += [con.cursor() for _ in range(workers)]
+            running = {pool.submit(work, cur) for cur in cursors}
+            while running:  # (woken up now and then: a signal another thread took is handled here)
+                done, running = wait(running, timeout=0.2, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()
+        except BaseException:  # (Ctrl-C: the pool would otherwise wait for every range)
+            stop.set()
+            for cur in cursors:
+                cur.interrupt()
+            raise
+        finally:
+            for cur in cursors:
+                cur.close()
 
 
 def _batches(items: list[tuple[str, int]], documents: int) -> list[list[str]]:

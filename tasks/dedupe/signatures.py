@@ -147,8 +147,8 @@ def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, lis
     return dedupe_keys_of([text], min_words)[0]
 
 
-# dedupe_keys_of takes its texts in chunks of about this many characters: the words of a chunk
-# are Python strings (some 60 bytes a word), a volume's at once would be 200 MB for the biggest.
+# dedupe_keys_of takes its texts in chunks of about this many characters: a chunk's code points
+# (4 bytes each), word bytes and hashes are numpy arrays, some 30 bytes a character at once.
 CHUNK_CHARS = 2_000_000
 
 
@@ -194,11 +194,11 @@ def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm:
     return list(zip(digests, keys))
 
 
-def _band_keys_of(hashes: np.ndarray, firsts: np.ndarray, words: np.ndarray, k: int,
+def _band_keys_of(hashes: np.ndarray, firsts: np.ndarray, lengths: np.ndarray, k: int,
                   num_perm: int) -> list[list[int]]:
     """The band keys of the texts whose word hashes are ``hashes[firsts[t]:firsts[t] +
-    words[t]]``, of at least ``k`` words each, shingled by ``k`` (see dedupe_keys_of)."""
-    counts = (words - k + 1).astype(np.int64)  # shingles a text
+    lengths[t]]``, of at least ``k`` words each, shingled by ``k`` (see dedupe_keys_of)."""
+    counts = (lengths - k + 1).astype(np.int64)  # shingles a text
     # the shingles of all the words end to end, then those that lie inside one text (text t's
     # start at its first word)
     rolled = _rolled(hashes, k)

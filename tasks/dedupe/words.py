@@ -69,15 +69,15 @@ class EncodedWords:
 
 
 def encoded_words(texts: Sequence[str]) -> EncodedWords:
-    """The :func:`canonical_words` of each of ``texts`` (the same words, proven by the tests),
-    classified a code point at a time in numpy and dictionary-encoded by Arrow."""
+    """The :func:`canonical_words` of each of ``texts`` (the same words: the tests compare
+    them), classified a code point at a time in numpy and dictionary-encoded by Arrow."""
     folded = [_folded(t) for t in texts]
     lengths = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded))
-    # one string with a separator after each text (\x00: no word character, and a starter
-    # that NFKC, done already, would not have joined to a neighbour)
+    # one string with a separator after each text (\x00: no word character)
     whole = "\x00".join(folded) + "\x00"
     ascii_only = whole.isascii()
-    points = np.frombuffer(whole.encode("ascii" if ascii_only else "utf-32-le"),
+    # (surrogatepass: a lone surrogate, which no word holds, must not fail the chunk)
+    points = np.frombuffer(whole.encode("ascii" if ascii_only else "utf-32-le", "surrogatepass"),
                            dtype=np.uint8 if ascii_only else np.uint32)
     in_word = _word_chars()[points]
     edges = np.flatnonzero(in_word[1:] != in_word[:-1]) + 1
@@ -91,7 +91,7 @@ def encoded_words(texts: Sequence[str]) -> EncodedWords:
         width = (1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)).astype(np.uint8)
         at = np.zeros(len(points) + 1, dtype=np.int64)  # byte offset of each point
         np.cumsum(width, dtype=np.int64, out=at[1:])
-        utf8 = np.frombuffer(whole.encode("utf-8"), dtype=np.uint8)[np.repeat(in_word, width)]
+        utf8 = np.frombuffer(whole.encode("utf-8", "surrogatepass"), dtype=np.uint8)[np.repeat(in_word, width)]
         sizes = at[ends] - at[starts]
     offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])

@@ -34,7 +34,7 @@ DEDUPE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_DEDUPE_MEMORY", "300MB")
 # The warehouse update's sessions: DuckDB keeps the blocks a session reads and writes cached up
 # to its limit, so on a big warehouse the process grows by the whole limit. A whole build of 50
 # copies of the corpus (`frus refresh --force`) peaked at 797 MB with 512MB and 573 MB with
-# 320MB, in the same time (135 s and 138 s); the tokens of an index statement are held outside
+# 320MB, in the same time (135 s and 138 s); the tokens of the index statements are held outside
 # the limit (warehouse/build.py's INDEX_WORDS).
 WAREHOUSE_MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_WAREHOUSE_MEMORY", "320MB")
 # DuckDB's threads a connection (default: its own, one a core). Processes sharing the cores

@@ -92,16 +92,25 @@ def test_incremental_warehouse_equals_a_rebuild_and_time_travels(tmp_path: Path,
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir: Path, monkeypatch):
     """The warehouse is written a batch of items a session (memory follows the batch): a
-    batch per item gives the rows, index and search results of one batch for all."""
+    batch per item gives the rows, index and search results of one batch for all; so do small
+    index ranges run two at once (two DuckDB threads) rather than one after the other."""
     src, data = _copy(volumes_dir, SMALL + ["frus1919Parisv01.xml"], tmp_path / "src"), tmp_path / "data"
+    monkeypatch.setenv("FRUS_DUCKDB_THREADS", "1")
     run_ingest(source=str(src), data_dir=str(data), workers=1)
     assert len(build._batches(db.query(data, "SELECT uri, documents FROM lake_items")[1], 1)) == 3
-    index = "SELECT (SELECT count(*) FROM doc_terms), (SELECT count(*) FROM terms), (SELECT sum(tf) FROM doc_terms)"
+    index = ("SELECT (SELECT count(*) FROM doc_terms), (SELECT count(*) FROM terms), (SELECT sum(tf) FROM doc_terms), "
+             "(SELECT sum(hash(t.term, d.doc_key, d.source_uri, t.field, t.tf)) FROM doc_terms t "
+             "JOIN document_versions d USING (version_id))")  # (version_id follows the order rows come in)
     whole = _rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]
     monkeypatch.setattr(build, "BATCH_DOCUMENTS", 1)
     assert db.refresh(data, force=True)
     assert (_rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]) == whole
     assert whole[2][0][0] > 0
+    monkeypatch.setattr(build, "BATCH_DOCUMENTS", 20_000)
+    monkeypatch.setattr(build, "INDEX_WORDS", 5_000)  # tens of ranges
+    monkeypatch.setenv("FRUS_DUCKDB_THREADS", "2")
+    assert db.refresh(data, force=True)
+    assert (_rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]) == whole
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
