@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 # How far a position's dates stretch: pocom's rows end when relations broke or a successor was
 # named, while the official often still signed (David R. Francis's Russia row ends 1917-11-07;
@@ -28,10 +29,14 @@ _ADDRESS = {"mr", "mrs", "sir", "señor", "senor", "dr", "hon", "honorable", "ge
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*\.?", re.UNICODE)
 
 
+@lru_cache(maxsize=1 << 16)  # (names, places and roles repeat: a build folds each a few times a document)
 def fold(text: str) -> str:
     """Lower case, accents and apostrophes off: the form names are compared in."""
-    text = unicodedata.normalize("NFKD", text or "")
-    return "".join(c for c in text if not unicodedata.combining(c)).casefold().replace("’", "").replace("'", "")
+    if not text:
+        return ""
+    if not text.isascii():  # (NFKD leaves ASCII as it is, and it has no combining marks)
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return text.casefold().replace("’", "").replace("'", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class Name:
     generation: str | None = None
 
 
+@lru_cache(maxsize=1 << 16)  # (a Name is frozen: one for every document that prints it)
 def parse_name(printed: str | None) -> Name | None:
     """``'FRED’K T. FRELINGHUYSEN.'`` → Name(('fredk', 't'), ('frelinghuysen',)); None when no
     surname is left (an office, a bracket only)."""

@@ -12,15 +12,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import duckdb
 
 from warehouse.people_link import fold
 
+_NOT_LETTER = re.compile(r"[^a-z]")
 
+
+@lru_cache(maxsize=1 << 16)  # (places repeat: every document's is looked up)
 def key(name: str) -> str:
     """A place name's form for lookups: folded, letters only (``Tien-tsin`` = ``Tientsin``)."""
-    return re.sub(r"[^a-z]", "", fold(name))
+    return _NOT_LETTER.sub("", fold(name))
+
 
 COLUMNS = ("version_id", "doc_key", "place_id", "name", "kind", "latitude", "longitude", "method", "score")
 
