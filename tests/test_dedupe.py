@@ -299,6 +299,20 @@ def test_encoded_words_are_the_canonical_words(docs):
     assert canonical_words("Straße ﬁnance ½") == ["strasse", "finance", "1", "2"]
 
 
+def test_words_and_shingles_are_each_texts(docs, monkeypatch):
+    """What the dedupe verifies candidates on, many texts at once (in chunks of a few
+    documents here): each text's canonical words and shingle hashes, as one text alone gives."""
+    from tasks.dedupe import signatures, words_and_shingles
+
+    monkeypatch.setattr(signatures, "CHUNK_CHARS", 40_000)
+    texts = [d.text for d in docs.values()][:600] + HOSTILE_TEXTS
+    got = words_and_shingles(texts, 5)
+    assert len(got) == len(texts)
+    for text, (words, shingles) in zip(texts, got):
+        assert words == canonical_words(text)
+        assert np.array_equal(shingles, shingle_hashes(canonical_words(text), 5))
+
+
 def test_ocr_recheck_aligns_as_the_standard_difflib(docs):
     """The OCR re-check aligns with cydifflib's SequenceMatcher: on real documents and their
     OCR-noised copies it gives difflib's own opcodes and ratios, so repaired similarities (and

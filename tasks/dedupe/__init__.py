@@ -53,7 +53,7 @@ from tasks.dedupe.model import (  # noqa: F401  (the package's names, as one mod
     REPAIR_VOCABULARY, DedupeDoc, Match, dedupe_input, newest_versions)
 from tasks.dedupe.signatures import (  # noqa: F401
     band_keys, banded_agreement, canonical_text, canonical_words, containment, content_hash, dedupe_keys, dedupe_keys_of,
-    jaccard, lsh_shape, minhash, minhash_signature, shingle_hashes)
+    jaccard, lsh_shape, minhash, minhash_signature, shingle_hashes, words_and_shingles)
 from tasks.dedupe.verify import (  # noqa: F401
     _file_key, _name, conflict, near_similarity, repair, repaired_jaccard, same_name)
 from tasks.dedupe.cross_source import match_cross_source  # noqa: F401

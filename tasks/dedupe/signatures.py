@@ -40,6 +40,27 @@ def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray
     return np.unique(_rolled(h, min(k, len(h))))
 
 
+def words_and_shingles(texts: Sequence[str], k: int = DEFAULT_SHINGLE) -> list[tuple[list[str], np.ndarray]]:
+    """``(canonical_words(t), shingle_hashes(canonical_words(t), k))`` of each text (what the
+    dedupe verifies candidates on), from :func:`encoded_words` in chunks of about
+    ``CHUNK_CHARS`` characters: each distinct word of a chunk hashed once."""
+    out: list[tuple[list[str], np.ndarray]] = []
+    start, size = 0, 0
+    for end, text in enumerate(texts, start=1):
+        size += len(text)
+        if size >= CHUNK_CHARS or end == len(texts):
+            words = encoded_words(texts[start:end])
+            vocabulary = words.dictionary.to_pylist()
+            hashes = np.fromiter(map(_word_hash, vocabulary), dtype=np.uint64, count=len(vocabulary))[words.indices]
+            for first, count in zip(words.firsts.tolist(), words.counts.tolist()):
+                own = words.indices[first:first + count].tolist()
+                shingles = (np.unique(_rolled(hashes[first:first + count], min(k, count))) if count
+                            else np.zeros(0, dtype=np.uint64))
+                out.append(([vocabulary[i] for i in own], shingles))
+            start, size = end, 0
+    return out
+
+
 def _rolled(h: np.ndarray, k: int) -> np.ndarray:
     """The hash of each run of ``k`` consecutive word hashes of ``h`` (``len(h) - k + 1``)."""
     n = len(h) - k + 1

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from tasks.dedupe import (_STRENGTH, DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, Links,
                           _file_key, _name, add_link, band_keys, canonical_words, conflict, content_hash,
-                          match_cross_source, minhash, near_similarity, shingle_hashes)
+                          match_cross_source, minhash, near_similarity, shingle_hashes, words_and_shingles)
 from tasks.lake import components, duck
 from tasks.lake.components import heads_docs as _docs
 from tasks.lake.catalog import ALIAS, Lake, Staged
@@ -248,8 +248,9 @@ def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: fl
         for _, group in itertools.groupby(pairs, key=lambda p: p[0].split("/", 1)[0]):
             group = list(group)
             texts = _texts(con, {k for p in group for k in p}, staged, uri_of)
-            words = {k: canonical_words(t) for k, t in texts.items()}
-            sh = {k: shingle_hashes(w, DEFAULT_SHINGLE) for k, w in words.items()}
+            got = dict(zip(texts, words_and_shingles(list(texts.values()), DEFAULT_SHINGLE)))
+            words = {k: w for k, (w, _) in got.items()}
+            sh = {k: h for k, (_, h) in got.items()}
             for a, b in group:
                 sim = near_similarity(words[a], words[b], sh[a], sh[b], threshold)
                 if sim >= threshold:
