@@ -72,7 +72,9 @@ def build(path: Path, lake: Lake, snapshot: int, fingerprint: str, since: int | 
             ranges = con.execute(sql("ranges.sql"), [INDEX_WORDS]).fetchall()
             con.execute("CREATE OR REPLACE TABLE scratch.batch_terms AS FROM doc_terms LIMIT 0")
             _index(con, ranges)
-            con.execute("INSERT INTO doc_terms FROM scratch.batch_terms ORDER BY term, version_id, field")
+            # (by term alone: a lookup finds a term's rows by the row groups' min and max term;
+            # sorting by version_id and field too made this insert about 40 % dearer)
+            con.execute("INSERT INTO doc_terms FROM scratch.batch_terms ORDER BY term")
             con.execute("DROP TABLE scratch.batch_terms")
             if ranges:  # (none: the batch's items were emptied)
                 con.execute(sql("terms.sql"), [ranges[0][0], ranges[-1][1]])
