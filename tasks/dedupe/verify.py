@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 # difflib's SequenceMatcher in C: the same matching blocks, opcodes and ratios, about 5x faster
@@ -72,6 +73,7 @@ _TITLES = frozenset("mr mrs m messrs sir señor senor senhor lord earl viscount 
                     "to".split())
 
 
+@lru_cache(maxsize=1 << 16)  # (senders and recipients repeat: the clusters' guard names each twice a link)
 def _name(s: str | None) -> str | None:
     if not s:
         return None
@@ -83,6 +85,7 @@ def _strip_accents(s: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1 << 16)
 def same_name(a: str | None, b: str | None) -> bool | None:
     """Loose person / office equality (None when either is unknown)."""
     x, y = _name(a), _name(b)
