@@ -3,7 +3,7 @@ what each document version stores once (:func:`dedupe_keys`)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -42,23 +42,24 @@ def shingle_hashes(words: Sequence[str], k: int = DEFAULT_SHINGLE) -> np.ndarray
 
 def words_and_shingles(texts: Sequence[str], k: int = DEFAULT_SHINGLE) -> list[tuple[list[str], np.ndarray]]:
     """``(canonical_words(t), shingle_hashes(canonical_words(t), k))`` of each text (what the
-    dedupe verifies candidates on), from :func:`encoded_words` in chunks of about
-    ``CHUNK_CHARS`` characters: each distinct word of a chunk hashed once."""
+    dedupe verifies candidates on), from :func:`encoded_words` a chunk at a time: each
+    distinct word of a chunk hashed once."""
     out: list[tuple[list[str], np.ndarray]] = []
-    start, size = 0, 0
-    for end, text in enumerate(texts, start=1):
-        size += len(text)
-        if size >= CHUNK_CHARS or end == len(texts):
-            words = encoded_words(texts[start:end])
-            vocabulary = words.dictionary.to_pylist()
-            hashes = np.fromiter(map(_word_hash, vocabulary), dtype=np.uint64, count=len(vocabulary))[words.indices]
-            for first, count in zip(words.firsts.tolist(), words.counts.tolist()):
-                own = words.indices[first:first + count].tolist()
-                shingles = (np.unique(_rolled(hashes[first:first + count], min(k, count))) if count
-                            else np.zeros(0, dtype=np.uint64))
-                out.append(([vocabulary[i] for i in own], shingles))
-            start, size = end, 0
+    for chunk in _chunks(texts):
+        words = encoded_words(chunk)
+        vocabulary = words.dictionary.to_pylist()
+        hashes = _word_hashes(vocabulary, words.indices)
+        for first, count in zip(words.firsts.tolist(), words.counts.tolist()):
+            own = words.indices[first:first + count].tolist()
+            shingles = (np.unique(_rolled(hashes[first:first + count], min(k, count))) if count
+                        else np.zeros(0, dtype=np.uint64))
+            out.append(([vocabulary[i] for i in own], shingles))
     return out
+
+
+def _word_hashes(vocabulary: list[str], indices: np.ndarray) -> np.ndarray:
+    """The hash of each word ``vocabulary[i]`` of ``indices`` (each distinct word hashed once)."""
+    return np.fromiter(map(_word_hash, vocabulary), dtype=np.uint64, count=len(vocabulary))[indices]
 
 
 def _rolled(h: np.ndarray, k: int) -> np.ndarray:
@@ -168,9 +169,20 @@ def dedupe_keys(text: str, min_words: int = DEFAULT_MIN_WORDS) -> tuple[str, lis
     return dedupe_keys_of([text], min_words)[0]
 
 
-# dedupe_keys_of takes its texts in chunks of about this many characters: a chunk's code points
-# (4 bytes each), word bytes and hashes are numpy arrays, some 30 bytes a character at once.
+# dedupe_keys_of and words_and_shingles take their texts in chunks of about this many
+# characters: a chunk's code points (4 bytes each), word bytes and hashes are numpy arrays,
+# some 30 bytes a character at once.
 CHUNK_CHARS = 2_000_000
+
+
+def _chunks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``texts`` in runs of about ``CHUNK_CHARS`` characters (a longer text is a run of its own)."""
+    start, size = 0, 0
+    for end, text in enumerate(texts, start=1):
+        size += len(text)
+        if size >= CHUNK_CHARS or end == len(texts):
+            yield texts[start:end]
+            start, size = end, 0
 
 
 def dedupe_keys_of(texts: Sequence[str], min_words: int = DEFAULT_MIN_WORDS,
@@ -179,14 +191,7 @@ def dedupe_keys_of(texts: Sequence[str], min_words: int = DEFAULT_MIN_WORDS,
     ``band_keys(minhash(shingle_hashes(words)).hashvalues)``, with each distinct word hashed
     once, the shingles and MinHash minima of all texts computed together in numpy, and only the
     permutations the bands hold (56 of 128)."""
-    out: list[tuple[str, list[int]]] = []
-    start, size = 0, 0
-    for end, text in enumerate(texts, start=1):
-        size += len(text)
-        if size >= CHUNK_CHARS or end == len(texts):
-            out += _keys_of_chunk(texts[start:end], min_words, shingle, num_perm)
-            start, size = end, 0
-    return out
+    return [keys for chunk in _chunks(texts) for keys in _keys_of_chunk(chunk, min_words, shingle, num_perm)]
 
 
 def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm: int) -> list[tuple[str, list[int]]]:
@@ -205,10 +210,8 @@ def _keys_of_chunk(texts: Sequence[str], min_words: int, shingle: int, num_perm:
                 empty = band_keys(minhash(np.zeros(0, dtype=np.uint64), num_perm).hashvalues, num_perm)
                 got = [empty] * len(group)
             else:
-                if hashes is None:  # each distinct word hashed once
-                    vocabulary = np.fromiter(map(_word_hash, words.dictionary.to_pylist()), dtype=np.uint64,
-                                             count=len(words.dictionary))
-                    hashes = vocabulary[words.indices]
+                if hashes is None:
+                    hashes = _word_hashes(words.dictionary.to_pylist(), words.indices)
                 got = _band_keys_of(hashes, words.firsts[group], counts[group], k, num_perm)
             for i, one in zip(group.tolist(), got):
                 keys[i] = one
