@@ -99,7 +99,7 @@ def _store_phase(corpus: Path, data: Path, t0: float) -> dict:
         for item in src.scan():
             fetched = src.fetch(item)
             parsed = normalise_item(fetched)
-            folder = staging.stage_volume(data, parsed.volume, parsed.documents, parsed.rejects,
+            folder = staging.stage_volume(lake.staging_root(), parsed.volume, parsed.documents, parsed.rejects,
                                           Lineage(item.uri, fetched.sha256, "bench"), parsed.is_volume)
             staged.append(Staged(ItemEntry(item.uri, parsed.volume.volume_id, fetched.sha256, item.version,
                                            "bench", "bench", utcnow().isoformat(), len(parsed.documents)),

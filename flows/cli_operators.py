@@ -68,6 +68,11 @@ def add_server(sub) -> None:
 def add_refresh(command) -> None:
     c = command("refresh", cmd_refresh, "Bring the warehouse to the lake's state (update it, or rebuild it whole).")
     c.add_argument("--force", action="store_true", help="rebuild it whole, even when up to date")
+    c.add_argument("--catalog", metavar="URL", help="a lake another machine writes (a team's "
+                   "postgresql://… catalog): a new data root records it, then builds its warehouse "
+                   "from it; later commands read it from the data root")
+    c.add_argument("--lake-data", metavar="URL", help="that lake's data files (s3://bucket/prefix or a "
+                   "shared folder), with --catalog")
 
 
 _RUN_OPTIONS = (  # flags, then add_argument's keywords
@@ -77,8 +82,8 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
     (("--workers",), dict(type=positive, default=None, metavar="N", help="volumes normalised at once, in worker "
                           "processes (default: one per core from 32 volumes to parse; 1, or fewer: here)")),
     (("--dask-address",), dict(metavar="ADDRESS", help="normalise on the Dask scheduler at ADDRESS "
-                               "(tcp://host:8786) instead; its workers must see the data root and "
-                               "the Prefect API")),
+                               "(tcp://host:8786) instead; its workers must reach the Prefect API, and "
+                               "the lake's store (s3://) or else see the data root")),
     (("--catalog",), dict(metavar="URL", help="the lake's catalog, on its first ingest: "
                           "postgresql://user@host:port/db (for teams) or sqlite:PATH (default: "
                           "DATA/lake/catalog.sqlite); later commands read it from the data root")),
@@ -86,7 +91,8 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
                                "anywhere (default: only to regular files inside the folder; FIFOs, "
                                "devices and sockets are never read)")),
     (("--lake-data",), dict(metavar="PATH", help="where the lake's Parquet files go, on its first "
-                            "ingest (default: DATA/lake/data/; a shared folder for a PostgreSQL catalog)")),
+                            "ingest (default: DATA/lake/data/): a shared folder or s3://bucket/prefix "
+                            "(settings from AWS_* variables) for a PostgreSQL catalog")),
 )
 
 
@@ -171,9 +177,13 @@ def cmd_refresh(args) -> int:
 
     from tasks.lake.catalog import Lake
 
+    lake = Lake(Path(args.data), args.catalog, args.lake_data)
+    if args.catalog or args.lake_data:
+        lake.adopt()  # (a reader's data root: the lake is another's, read only)
     check_data_root(args.data)
-    lake = Lake(Path(args.data))
-    with lake.lock(on_wait=lambda: print("frus: an ingest is running: waiting for it", file=sys.stderr)):
+    # (the data root's lock only: a refresh reads the lake at a snapshot, and writers elsewhere go on)
+    with lake.lock(catalog=False, on_wait=lambda: print("frus: an ingest is running: waiting for it",
+                                                        file=sys.stderr)):
         changed = db.refresh(lake.data_root, force=args.force)
     print(("warehouse rebuilt" if args.force else "warehouse updated") if changed
           else "warehouse already up to date", file=sys.stderr)

@@ -11,19 +11,18 @@ import functools
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
 
 from prefect import flow, get_run_logger  # noqa: E402
 
-from tasks.lake import staging  # noqa: E402
 from tasks.lake.apart import runs_apart  # noqa: E402
 from tasks.lake.catalog import Lake, LakeBusy, LakeState  # noqa: E402
 from tasks.lake.changes import Changes  # noqa: E402
 from tasks.records import RunReport, utcnow  # noqa: E402
-from tasks.sources import Source, SourceItem, open_source, printable  # noqa: E402
+from tasks.sources import FetchedItem, Source, SourceItem, open_source, printable  # noqa: E402
 from tasks.sources.uri import display, parse  # noqa: E402
 from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
@@ -74,16 +73,17 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     log = get_run_logger()
     task_runner(workers, dask_address)  # (a bad choice fails here, before any work)
     runner = functools.partial(task_runner, workers, dask_address)  # (sized once the plan is known)
+    runner.remote = bool(dask_address)  # (its workers may see neither the landing zone nor the data root)
     source, mirror = parse(source).identity, mirror and parse(mirror).identity
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root, catalog, lake_data)
     try:
         with lake.lock(wait=wait, on_wait=lambda: log.warning(
-                "another ingest is running on %s: waiting for it to finish", data_root)):
+                "another ingest is running on %s: waiting for it to finish", data_root)) as held:
             report = RunReport(new_run_id(), source, utcnow(), **prefect_run())
             try:
                 return final_state(_ingest(log, lake, report, volumes, mirror, runner,
-                                           {"follow_links": True} if follow_links else {}))
+                                           {"follow_links": True} if follow_links else {}, held))
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
                 report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -93,14 +93,14 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
                 log.error("run %s failed: %s", report.run_id, report.message)
                 raise
     except LakeBusy as exc:
-        return final_state(_skipped(log, data_root, source, exc))
+        return final_state(_skipped(log, lake, source, exc))
 
 
-def _skipped(log, data_root: Path, source: str, exc: LakeBusy) -> dict:
+def _skipped(log, lake: Lake, source: str, exc: LakeBusy) -> dict:
     """The summary of a run that found the lake busy (and its row, once the lake exists)."""
     log.warning("skipped: %s (runs never overlap)", exc)
     now = utcnow()
-    lake = Lake(data_root)  # (the running ingest may have just created it)
+    lake = Lake(lake.data_root, *lake._given)  # (the running ingest may have just created it)
     report = RunReport(new_run_id(), source, now, now, "skipped", message=str(exc), **prefect_run())
     if lake.exists():  # a first run still creating the lake: its row is the first
         lake.record_run(report.row())
@@ -134,8 +134,8 @@ def _phase(report: RunReport, name: str):
 
 
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
-            mirror: str | None, runner, options: dict) -> dict:
-    """One run, holding the lake's lock: the pipeline, top to bottom."""
+            mirror: str | None, runner, options: dict, held) -> dict:
+    """One run, holding the lake's lock (``held``): the pipeline, top to bottom."""
     if not lake.exists():
         lake.ensure()  # the first ingest creates the tables
     if swept := lake.sweep():
@@ -157,7 +157,7 @@ def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
             log.info("%s withdrawn: no longer in %s", printable(old.name), display(report.source))
     changes.finish()
     apart = runs_apart(base.documents + sum(s.entry.documents for s in changes.staged))
-    snapshot = _dedupe_and_commit(lake, report, changes, base, apart) if changes.committed else base.snapshot
+    snapshot = _dedupe_and_commit(lake, report, changes, base, apart, held) if changes.committed else base.snapshot
     _refresh(log, lake, report, changes, base, apart)
     snapshot = _record(log, lake, report, changes.committed, snapshot)
     summary = {**report.row(), "failures": report.failures, "lake_snapshot": snapshot,
@@ -203,17 +203,27 @@ BATCH_BYTES = 24 << 20
 def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: Source,
                       todo: list[SourceItem], runner, numbers: dict[str, int]) -> list[tuple]:
     """Fetch here, one item after another; normalise on the runner in batches (started only if
-    there is work). Returns ``(items and their fetch seconds, future)`` in order."""
-    pending, started, batch, size = [], None, [], 0
+    there is work). Returns ``(items and their fetch seconds, future)`` in order.
+
+    A remote runner's workers (Dask) may not see the landing zone: its items carry their bytes,
+    with at most :func:`_in_flight` batches unfinished (the scheduler holds what waits), and a
+    page text or a list, whose sidecar files only this machine sees, is normalised here."""
+    pending, started, batch, size, waited = [], None, [], 0, [0]
     most = max(1, len(todo) // 8)
+    remote = getattr(runner, "remote", False)
+    parameters = {"staging_root": lake.staging_root(), "run_id": changes.report.run_id}
 
     def submit(k: int) -> None:
         nonlocal started, batch, size
         if started is None:  # (few items to parse: worker processes would cost more than they save)
             started = stack.enter_context(runner(items=len(todo) - k + len(batch)))
+        if remote:  # (the oldest batches are done first: waiting on them in order is enough)
+            sent = [f for _, f in pending if not isinstance(f, _Done)]
+            while len(sent) - waited[0] >= _in_flight(started):
+                sent[waited[0]].wait()
+                waited[0] += 1
         future = started.submit(normalise_and_stage, parameters={
-            "data_root": lake.data_root, "batch": [(f, src.source_of(f.item)) for f, _ in batch],
-            "run_id": changes.report.run_id})
+            **parameters, "batch": [(_carried(f) if remote else f, src.source_of(f.item)) for f, _ in batch]})
         pending.append(([(f.item, seconds) for f, seconds in batch], future))
         batch, size = [], 0
 
@@ -226,6 +236,10 @@ def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: 
             continue
         if changes.same_bytes(item, got.sha256):
             continue
+        if remote and item.kind != "tei":
+            one = normalise_and_stage.fn(batch=[(got, src.source_of(item))], **parameters)
+            pending.append(([(item, time.perf_counter() - start)], _Done(one)))
+            continue
         batch.append((got, time.perf_counter() - start))
         size += got.size
         if size >= BATCH_BYTES or len(batch) >= most:
@@ -233,6 +247,30 @@ def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: 
     if batch:
         submit(len(todo))
     return pending
+
+
+class _Done:
+    """The outcome of a batch normalised in the flow's process, as a future holds it."""
+
+    def __init__(self, outcomes: list):
+        self.outcomes = outcomes
+
+    def result(self) -> list:
+        return self.outcomes
+
+
+def _carried(got: FetchedItem) -> FetchedItem:
+    """``got`` with its bytes (read from the landing zone), for a worker on another machine."""
+    return replace(got, data=got.path.read_bytes())
+
+
+def _in_flight(runner) -> int:
+    """How many carried batches may wait unfinished: two for each thread of the Dask cluster."""
+    client = getattr(runner, "_client", None)
+    try:
+        return max(2, 2 * sum(client.nthreads().values()))
+    except Exception:  # (no client to ask)
+        return 4
 
 
 def _collect(log, changes: Changes, src: Source, pending: list[tuple], peers: set[str | None],
@@ -262,14 +300,15 @@ def _collect(log, changes: Changes, src: Source, pending: list[tuple], peers: se
 
 
 def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: LakeState,
-                       apart: bool) -> int:
+                       apart: bool, held) -> int:
     """Duplicates of the changed documents (none changed: the old links stay), then the commit
-    (``apart``: each in a process of its own)."""
+    (``apart``: each in a process of its own), if the run still holds the lake's lock."""
     dedupe = None
     if changes.changed_uris:
         with _phase(report, "dedupe"):
             dedupe = deduplicate(lake, changes.changed_uris, changes.staged, report.run_id, apart)
     report.finished_at = utcnow()
+    held.check()  # (a restarted catalog server forgot the lock: another run may have begun)
     with _phase(report, "commit"):
         return commit(lake, report.row(), changes.staged, changes.entries, changes.failures,
                       base.failures, dedupe, apart)
@@ -280,7 +319,7 @@ def _refresh(log, lake: Lake, report: RunReport, changes: Changes, base: LakeSta
     housekeeping; a failure is a warning (the commit decided the run)."""
     try:
         if changes.committed:
-            staging.clear(lake.data_root)
+            lake.clear_staging()
         with _phase(report, "warehouse"):
             if changes.committed or not db.is_current(lake.data_root, base.data_snapshot):  # (else it stays)
                 refresh_warehouse(lake.data_root, apart)

@@ -27,6 +27,8 @@ def gather(data: str | Path, runs: int = 5) -> dict:
 
     lake = Lake(Path(data))
     state = lake.state()
+    if lake.shared and lake.exists():  # (runs of every machine that shares the catalog)
+        lake.export_runs()
     current = [e for e in state.items.values() if not e.withdrawn_run]
     warehouse = db.warehouse_path(data)
     fresh = db.is_current(data, state.data_snapshot)
@@ -35,7 +37,7 @@ def gather(data: str | Path, runs: int = 5) -> dict:
         "lake": {"snapshot": state.snapshot, "items": len(current),
                  "documents": sum(e.documents for e in current), "failing_items": len(state.failures),
                  "catalog": redacted(lake.catalog), "data_path": lake.data_path,
-                 "bytes": _size(Path(lake.data_path))},
+                 "bytes": None if lake.remote else _size(Path(lake.data_path))},
         "warehouse": {"path": str(warehouse), "up_to_date": fresh,
                       "built_at": _mtime(warehouse), "bytes": _size(warehouse.resolve()) if warehouse.exists() else 0},
         "runs": _runs(lake.data_root / RUNS_FILE, runs),
@@ -65,7 +67,9 @@ def render(status: dict) -> str:
     lines = [
         f"data root:  {status['data_root']}",
         f"lake:       snapshot {lake['snapshot']}, {lake['items']} items, {lake['documents']} documents, "
-        f"{lake['failing_items']} failing items, {_human(lake['bytes'])} (catalog {lake['catalog']})",
+        f"{lake['failing_items']} failing items, "
+        f"{_human(lake['bytes']) if lake['bytes'] is not None else 'data in ' + lake['data_path']} "
+        f"(catalog {lake['catalog']})",
         f"warehouse:  {wh['path']} ({_human(wh['bytes'])}, built {wh['built_at'] or 'never'}; "
         f"{'up to date' if wh['up_to_date'] else 'stale or missing: run frus refresh'})",
         "last runs:",

@@ -6,9 +6,11 @@ its name; :func:`task_runner` chooses the workers that normalise.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -101,10 +103,11 @@ def fetched(source: Source, item: SourceItem) -> FetchedItem:
     return fetch(source, item) if may_pass_again(item.uri) else source.fetch(item)
 
 
-def normalise_and_stage_item(data_root: Path, fetched: FetchedItem, run_id: str,
+def normalise_and_stage_item(staging_root: str, fetched: FetchedItem, run_id: str,
                              source: str | None) -> tuple[Staged, dict[str, int], float]:
-    """Parse one item and stage its rows for the commit; returns the staged item, its rejects
-    by reason and the seconds it took.
+    """Parse one item and stage its rows under ``staging_root`` (a folder, or a URL in the
+    lake's store: :meth:`Lake.staging_root`) for the commit; returns the staged item, its
+    rejects by reason and the seconds it took.
 
     Raises:
         NormaliseError: the item cannot be normalised (a refusal, or a crash with its traceback).
@@ -123,7 +126,7 @@ def normalise_and_stage_item(data_root: Path, fetched: FetchedItem, run_id: str,
         trace = traceback.format_exc()
     if reason is not None:  # raised outside the except: no unpicklable lxml error as context
         raise NormaliseError(reason, traceback=trace)
-    folder = staging.stage_volume(data_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
+    folder = staging.stage_volume(staging_root, parsed.volume, parsed.documents, parsed.rejects, lineage,
                                   parsed.is_volume, parsed.references)
     entry = ItemEntry(
         uri=fetched.item.uri, volume_id=parsed.volume.volume_id, sha256=fetched.sha256,
@@ -146,25 +149,41 @@ def _batch_name(parameters: dict) -> str:
 
 
 @task(name="normalise-and-stage", task_run_name=_batch_name, cache_policy=NO_CACHE)
-def normalise_and_stage(data_root: Path, batch: list[tuple[FetchedItem, str | None]],
+def normalise_and_stage(staging_root: str, batch: list[tuple[FetchedItem, str | None]],
                         run_id: str) -> list:
     """Normalise and stage a batch of items, ``(fetched, its source)``, in a worker: for each,
     in order, what :func:`normalise_and_stage_item` returns or the error it raised (one bad
     item fails alone; a worker that dies fails its batch). A batch, not an item, a task run: a
     task run costs its worker and the Prefect API about 0.3 s of CPU, as much as parsing a
-    middling volume."""
+    middling volume. Items that carry their bytes (a worker on another machine) are parsed
+    from a temporary copy of the worker's own."""
+    outcomes: list = []
+    with tempfile.TemporaryDirectory(prefix="frus-normalise-") as scratch:
+        for item, source in batch:
+            outcomes.append(_outcome(staging_root, _landed_here(item, Path(scratch)), run_id, source))
+    return outcomes
+
+
+def _landed_here(fetched: FetchedItem, scratch: Path) -> FetchedItem:
+    """``fetched`` with a path this process can read (a carried item's bytes, written once)."""
+    if fetched.data is None:
+        return fetched
+    path = scratch / fetched.sha256
+    path.write_bytes(fetched.data)
+    return dataclasses.replace(fetched, path=path, data=None)
+
+
+def _outcome(staging_root: str, item: FetchedItem, run_id: str, source: str | None):
+    """What :func:`normalise_and_stage_item` returns, or the error it raised (picklable)."""
     from tasks.errors import NormaliseError
 
-    outcomes: list = []
-    for item, source in batch:
-        try:
-            outcomes.append(normalise_and_stage_item(data_root, item, run_id, source))
-        except NormaliseError as exc:
-            outcomes.append(exc)
-        except Exception as exc:  # (staging: a full disk…) as a NormaliseError, which pickles
-            outcomes.append(NormaliseError(printable(f"{item.item.uri}: {type(exc).__name__}: {exc}")[:200],
-                                           traceback=traceback.format_exc()))
-    return outcomes
+    try:
+        return normalise_and_stage_item(staging_root, item, run_id, source)
+    except NormaliseError as exc:
+        return exc
+    except Exception as exc:  # (staging: a full disk…) as a NormaliseError, which pickles
+        return NormaliseError(printable(f"{item.item.uri}: {type(exc).__name__}: {exc}")[:200],
+                              traceback=traceback.format_exc())
 
 
 @task(name="deduplicate", cache_policy=NO_CACHE)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.dask_cluster import dask_cluster  # noqa: F401 (the fixture: a Dask cluster of processes)
 from tests.postgres_server import postgres_server  # noqa: F401 (the fixture: a PostgreSQL on 127.0.0.1)
+from tests.s3_server import s3_bucket, s3_server  # noqa: F401 (the fixtures: an S3 server on 127.0.0.1)
+from tests.store_proxy import store_proxy  # noqa: F401 (the fixture: a fault proxy in front of it)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("FRUS_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
@@ -105,7 +108,7 @@ def corpus_lake(tmp_path_factory, corpus: Path, prefect_api) -> Path:
 
 
 # Fixtures whose tests are slow by nature: a flow run (Prefect), a server in a child process.
-SLOW_FIXTURES = {"prefect_api", "prefect_server", "postgres_server"}
+SLOW_FIXTURES = {"prefect_api", "prefect_server", "postgres_server", "s3_server", "store_proxy", "dask_cluster"}
 # The longest files (see `pytest --durations`) start first: under `make test` (a file on one
 # worker, in this order) the two workers then end together instead of one waiting on test_kills.
 LONGEST_FIRST = ("tests/hostile/test_kills.py", "tests/flows/test_ingest_flow.py", "tests/lake/test_lake.py",

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,7 @@ class PostgresServer:
                 try:
                     self._run(str(self.bin / "pg_ctl"), "start", "-D", str(data), "-w", "-t", str(TIMEOUT),
                               "-l", str(self.root / "server.log"), "-o", options)
+                    self._options = options
                     break
                 except RuntimeError:
                     if attempt == 2:
@@ -136,6 +138,15 @@ class PostgresServer:
             self.stop()
             raise
         return self
+
+    def restart(self, down_seconds: float = 0) -> None:
+        """Stop the server at once (immediate mode: every connection drops, as in a crash), wait
+        ``down_seconds``, and start it again on its port."""
+        data = str(self.root / "data")
+        self._run(str(self.bin / "pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w")
+        time.sleep(down_seconds)
+        self._run(str(self.bin / "pg_ctl"), "start", "-D", data, "-w", "-t", str(TIMEOUT),
+                  "-l", str(self.root / "server.log"), "-o", self._options)
 
     def stop(self) -> None:
         """Stop the server (immediate mode) and remove its directory; idempotent."""

@@ -10,7 +10,7 @@ from datasketch import MinHash
 
 from tasks.dedupe import (
     DedupeDoc, canonical_words, conflict, content_hash, dedupe_input, find_duplicates,
-    match_cross_source, minhash, minhash_signature, newest_versions, shingle_hashes,
+    match_cross_source, minhash, minhash_signature, preferred_versions, shingle_hashes,
 )
 from tasks.normalise.page_text import parse_page_file
 from tasks.normalise.tei import parse_volume
@@ -211,11 +211,14 @@ def test_ingesting_the_same_documents_twice_is_a_no_op(docs, seed_and_d83):
     assert clusters(find_duplicates(inputs + newer)) == clusters(first)
 
 
-def test_newest_version_wins_and_canonical_preference():
+def test_preferred_version_wins_and_canonical_preference():
     old = DedupeDoc("v/d1", "tei", False, "old text", rank=1)
     new = DedupeDoc("v/d1", "tei", False, "new text", rank=2)
-    assert newest_versions([new, old]) == [new]
-    assert newest_versions([old, new]) == [new]
+    assert preferred_versions([new, old]) == [new]
+    assert preferred_versions([old, new]) == [new]
+    # a page text of the same key, newer: the TEI version stays the head
+    page_version = DedupeDoc("v/d1", "hsg-text", False, "page text", rank=3)
+    assert preferred_versions([new, page_version]) == [new] == preferred_versions([page_version, new])
     text = " ".join(f"word{i}" for i in range(80))
     page = DedupeDoc("hsg-text/x", "hsg-text", False, text, rank=9)
     unreviewed = DedupeDoc("a/d1", "tei", False, text, rank=5)

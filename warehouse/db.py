@@ -85,7 +85,7 @@ def refresh(data_root: Path | str, force: bool = False) -> bool:
     generations.mkdir(exist_ok=True)
     for leftover in [*target.parent.glob(TMP_GLOB), *generations.glob("*.tmp*")]:  # a killed update's
         leftover.unlink(missing_ok=True)
-    if not (lake.data_root / RUNS_FILE).exists():
+    if lake.shared or not (lake.data_root / RUNS_FILE).exists():  # (a shared lake: others' runs too)
         lake.export_runs()
     snapshot = lake.data_snapshot()
     built_for, fingerprint = _meta(target)

@@ -3,9 +3,10 @@
 Pure functions over :class:`DedupeDoc` (built from a :class:`~tasks.records.Document` by
 :func:`dedupe_input`); no I/O, no Prefect. Four relations, strongest first:
 
-* **Versions** -- records with the same ``doc_key`` are versions of one document; the one with
-  the highest ``rank`` (run / ingest time) wins (:func:`newest_versions`). Older versions stay in
-  the lake; :func:`find_duplicates` only ever sees the newest one per key, so feeding it the same
+* **Versions** -- records with the same ``doc_key`` are versions of one document; the one from
+  the preferred source (:mod:`tasks.canonical`: reviewed TEI, TEI, page text), then with the
+  highest ``rank`` (run time), wins (:func:`preferred_versions`). The others stay in the lake;
+  :func:`find_duplicates` only ever sees the preferred one per key, so feeding it the same
   documents twice changes nothing.
 * **Exact** -- same :func:`content_hash`: sha256 of the canonical text (NFKC, case-folded, the
   words -- runs of letters and digits -- joined by single spaces, so punctuation, quotes,
@@ -50,7 +51,7 @@ with the verification, vetoes and clustering defined here.
 from tasks.dedupe.model import (  # noqa: F401  (the package's names, as one module had them)
     _STRENGTH, DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_CONTAINMENT, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
     DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, METHODS, MIN_AGREEMENT, MINHASH_SEED,
-    REPAIR_VOCABULARY, DedupeDoc, Match, dedupe_input, newest_versions)
+    REPAIR_VOCABULARY, DedupeDoc, Match, dedupe_input, preferred_versions)
 from tasks.dedupe.signatures import (  # noqa: F401
     band_keys, banded_agreement, canonical_text, canonical_words, containment, content_hash, dedupe_keys, dedupe_keys_of,
     jaccard, lsh_shape, minhash, minhash_signature, shingle_hashes, words_and_shingles)

@@ -11,7 +11,7 @@ from tasks.canonical import tier
 from tasks.dedupe.cross_source import match_cross_source
 from tasks.dedupe.model import (_STRENGTH, DEFAULT_CANDIDATE_THRESHOLD, DEFAULT_MIN_WORDS, DEFAULT_NUM_PERM,
                                 DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, MIN_AGREEMENT, DedupeDoc,
-                                newest_versions)
+                                preferred_versions)
 from tasks.dedupe.signatures import banded_agreement, canonical_words, minhash, shingle_hashes
 from tasks.dedupe.verify import conflict, near_similarity
 from tasks.records import DuplicateRow
@@ -49,7 +49,7 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
     """Cluster exact, near and cross-source duplicates; one row per member of each cluster.
 
     Args:
-        docs: documents; several versions of one ``doc_key`` collapse to the newest.
+        docs: documents; several versions of one ``doc_key`` collapse to the preferred one.
         threshold: minimum verified similarity (shingle Jaccard, or repaired Jaccard for
             OCR-damaged pairs) of a near-duplicate; also the cross-source Jaccard.
         num_perm: MinHash permutations.
@@ -61,7 +61,7 @@ def find_duplicates(docs: Iterable[DedupeDoc], threshold: float = DEFAULT_THRESH
     Returns:
         Rows sorted by cluster then doc_key; documents without duplicates have none.
     """
-    items = sorted(newest_versions(docs), key=lambda d: d.doc_key)
+    items = sorted(preferred_versions(docs), key=lambda d: d.doc_key)
     n = len(items)
     words = [canonical_words(d.text) for d in items]
     hashes = [hashlib.sha256(" ".join(w).encode("utf-8")).hexdigest() for w in words]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from tasks.canonical import tier
 from tasks.records import Document
 
 
@@ -67,11 +68,12 @@ def dedupe_input(doc: Document, rank: int = 0, reviewed: bool | None = None) -> 
                      doc.date_min, doc.sender, rank, doc.recipient)
 
 
-def newest_versions(docs: Iterable[DedupeDoc]) -> list[DedupeDoc]:
-    """One document per ``doc_key``: the highest ``rank`` (the later one on a tie), in input order."""
+def preferred_versions(docs: Iterable[DedupeDoc]) -> list[DedupeDoc]:
+    """One document per ``doc_key``: the preferred version (:func:`tasks.canonical.tier`, then
+    the highest ``rank``; the later one on a tie), in input order."""
     best: dict[str, DedupeDoc] = {}
     for d in docs:
         cur = best.get(d.doc_key)
-        if cur is None or d.rank >= cur.rank:
+        if cur is None or (tier(d.format, d.reviewed), -d.rank) <= (tier(cur.format, cur.reviewed), -cur.rank):
             best[d.doc_key] = d
     return list(best.values())

@@ -91,7 +91,7 @@ def deduplicate_apart(lake: Lake, changed, staged: list[Staged], run_id: str,
         if apart:
             (work / "request.json").write_text(json.dumps({
                 "data_root": str(lake.data_root), "changed": sorted(changed), "run_id": run_id,
-                "staged": [{"entry": asdict(s.entry), "folder": str(s.folder)} for s in staged]}))
+                "staged": [{"entry": asdict(s.entry), "folder": s.folder} for s in staged]}))
             run_apart("tasks.lake.apart", "dedupe", str(work))
         else:
             from tasks.lake.dedupe import deduplicate  # (datasketch, scipy: only when needed)
@@ -135,7 +135,7 @@ def _dedupe_child(work: Path) -> str:
     from tasks.lake.dedupe import deduplicate  # (datasketch, scipy: the child's imports only)
 
     request = json.loads((work / "request.json").read_text())
-    staged = [Staged(ItemEntry(**s["entry"]), Path(s["folder"])) for s in request["staged"]]
+    staged = [Staged(ItemEntry(**s["entry"]), s["folder"]) for s in request["staged"]]
     return deduplicate(Lake(request["data_root"]), request["changed"], staged, request["run_id"], work)
 
 

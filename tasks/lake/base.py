@@ -4,6 +4,7 @@ queries of a connection (``tasks/lake/catalog.py`` attaches the lake, ``writes.p
 from __future__ import annotations
 
 import fcntl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Staged:
     """A new or changed item: its entry and the staging folder of its rows."""
 
     entry: ItemEntry
-    folder: Path
+    folder: str  # its staging folder: a path, or a URL in the lake's store
 
 
 
@@ -108,6 +109,56 @@ def _temp(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: p
     duck.temp_table(con, name, pa.Table.from_pylist(rows, schema))
 
 
+# The advisory lock that one ingest at a time holds on a PostgreSQL catalog (any 64-bit number
+# no other program of the database uses; advisory locks are the database's, not a table's).
+CATALOG_LOCK_KEY = 0x4652_5553_4C41_4B45  # "FRUSLAKE"
+LOCK_POLL_SECONDS = 1.0
+
+
+class _CatalogLock:
+    """A PostgreSQL advisory lock held by a connection of its own for as long as the run:
+    ingests on other machines sharing the catalog wait for it or skip. A killed run's
+    connection closes and PostgreSQL releases its lock; a restarted server has forgotten it,
+    which :meth:`check` tells before a commit."""
+
+    def __init__(self, conninfo: str, where: str, wait: bool, on_wait=None):
+        self.conninfo, self.where, self.wait, self.on_wait, self.con = conninfo, where, wait, on_wait, None
+
+    def __enter__(self):
+        import psycopg
+
+        self.con = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10,
+                                   application_name="frus ingest lock")
+        told = False
+        # (polled, not pg_advisory_lock: a blocked call would not hear Ctrl-C)
+        while not self.con.execute("SELECT pg_try_advisory_lock(%s)", [CATALOG_LOCK_KEY]).fetchone()[0]:
+            if not self.wait:
+                self.con.close()
+                raise LakeBusy(f"another ingest is running on the catalog {self.where}")
+            if self.on_wait and not told:
+                self.on_wait()
+                told = True
+            time.sleep(LOCK_POLL_SECONDS)
+        return self
+
+    def check(self) -> None:
+        """Raise if the lock was lost (its connection broke: the server restarted)."""
+        import psycopg
+
+        try:
+            self.con.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise RuntimeError(f"the catalog {self.where} dropped this run's lock "
+                               f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'connection lost'}); "
+                               "nothing was committed: run the ingest again") from None
+
+    def __exit__(self, *exc):
+        try:
+            self.con.close()  # (closing releases the advisory lock)
+        except Exception:
+            pass
+
+
 class _LakeLock:
     def __init__(self, path: Path, wait: bool, on_wait=None):
         self.path, self.wait, self.on_wait, self.fh = path, wait, on_wait, None
@@ -125,6 +176,9 @@ class _LakeLock:
                 self.on_wait()
             fcntl.flock(self.fh, fcntl.LOCK_EX)
         return self
+
+    def check(self) -> None:
+        """(A file lock is not lost while its process lives.)"""
 
     def __exit__(self, *exc):
         self.fh.close()  # closing releases the flock

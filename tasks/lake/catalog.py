@@ -23,13 +23,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 import duckdb
 import pyarrow as pa
 
-from tasks.lake import duck
+from tasks.lake import duck, store
 from tasks.lake.base import (  # noqa: F401  (LakeBusy, RUNS_FILE, Staged…: imported from here too)
     ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, SETTINGS, LakeBusy, LakeState, Staged, _add_run_columns, _add_tables, _rows,
     current_snapshot, last_data_snapshot)
 from tasks.lake.schema import FAILURES, ITEMS, LAKE_TABLES, SCHEMAS
 from tasks.lake.writes import LakeWrites
-from tasks.landing import atomic_write_bytes
+from tasks.landing import atomic_write_bytes, inside
+from tasks.lake.staging import STAGING
 from tasks.records import Failure, ItemEntry
 from tasks.sources.uri import hide_password as redacted  # noqa: F401  (a catalog URL without its password)
 
@@ -62,8 +63,15 @@ class Lake(LakeWrites):
         if saved is None:
             if catalog and catalog.startswith("sqlite:"):  # a relative path would move with the cwd
                 catalog = "sqlite:" + str(Path(catalog.removeprefix("sqlite:")).resolve())
-            if data_path and "://" not in data_path:
+            if data_path and store.is_remote(data_path):
+                data_path = store.check_url(data_path)
+            elif data_path and "://" in data_path:
+                raise ValueError(f"--lake-data must be a folder or s3://bucket/prefix, not {data_path!r}")
+            elif data_path:
                 data_path = str(Path(data_path).resolve()) + "/"
+            if catalog and not catalog.startswith("sqlite:") and urlparse(catalog).password:
+                raise ValueError(f"{redacted(catalog)}: the catalog URL is saved in the data root, so it "
+                                 "takes no password: give it in PGPASSWORD or ~/.pgpass")
             if catalog and not catalog.startswith("sqlite:") and not data_path:
                 raise ValueError("a PostgreSQL catalog needs --lake-data: a folder (or object store) "
                                  "every machine that uses the catalog can reach")
@@ -81,9 +89,49 @@ class Lake(LakeWrites):
         directory; a folder of its own: ``duck.spill_dir``)."""
         return duck.spill_dir(self.data_root)
 
+    @property
+    def remote(self) -> bool:
+        """Whether the lake's data files are in object storage (``s3://…``)."""
+        return store.is_remote(self.data_path)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other machines may use this lake: its catalog is a PostgreSQL server."""
+        return not self.catalog.startswith("sqlite:")
+
+    def staging_root(self) -> str:
+        """Where workers stage the items they parse: ``DATA/lake/staging``, or for a lake in
+        object storage ``<lake data>/_staging`` in the same store (workers elsewhere need no
+        file system shared with the flow)."""
+        if self.remote:
+            return store.join(self.data_path, "_staging")
+        return str(inside(self.data_root, STAGING))
+
     def exists(self) -> bool:
         """True once an ingest has created the lake's tables."""
         return self._settings() is not None
+
+    def adopt(self) -> None:
+        """Record in this data root a lake that another data root created (a reader's laptop
+        on a team's catalog and store): checked, never created nor changed.
+
+        Raises:
+            FileNotFoundError: the catalog holds no lake.
+        """
+        if self.exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        con = duck.connect(temp_directory=self.spill_dir(), trusted=True)
+        try:
+            try:
+                self.attach(con, read_only=True)
+                con.execute(f"SELECT count(*) FROM {ALIAS}.items").fetchone()
+            except duckdb.Error as exc:
+                raise FileNotFoundError(f"no lake in the catalog {redacted(self.catalog)} with data at "
+                                        f"{self.data_path}: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()
+        self._save_settings()
 
     def ensure(self) -> None:
         """Create the lake's tables if this is its first ingest."""
@@ -112,6 +160,9 @@ class Lake(LakeWrites):
                snapshot: int | None = None) -> None:
         """Attach the lake to ``con`` as ``lake`` (read-only, or at a past snapshot)."""
         duck.load(con, "ducklake", "sqlite" if self.catalog.startswith("sqlite:") else "postgres")
+        if self.remote:
+            duck.load(con, "httpfs")
+            store.duckdb_secret(con)
         con.execute(self._attach_sql(read_only, snapshot))
 
     @contextmanager
@@ -140,6 +191,10 @@ class Lake(LakeWrites):
         _add_tables(con, LAKE_TABLES)
         con.execute("COMMIT")
         con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        # (no secret: a catalog URL takes no password, a store's keys come from the environment)
         atomic_write_bytes(self.data_root, SETTINGS, json.dumps(
             {"catalog": self._given[0], "data_path": self._given[1]}, indent=1).encode())
 

@@ -80,7 +80,11 @@ class Changes:
 
     def stored(self, item: SourceItem, done: Staged, seconds: float | None,
                reasons: dict[str, int]) -> str:
-        """Record a staged item; returns its outcome, ``new`` or ``changed``."""
+        """Record a staged item; returns its outcome, ``new`` or ``changed``.
+
+        Its ``ingested_at`` becomes the run's start: versions of one document rank by it, so
+        it must not depend on which worker finished first."""
+        done.entry.ingested_at = self.report.started_at.isoformat()
         entry, old = done.entry, self.previous(item)
         self.holders.setdefault(entry.volume_id, []).append(entry)
         self.staged.append(done)

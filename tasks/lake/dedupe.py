@@ -2,7 +2,7 @@
 
 Each stored document version carries its content hash and MinHash LSH band keys, computed
 once when it was normalised (``tasks.dedupe.dedupe_keys``). A commit recomputes the links of
-the documents whose newest version the run changes (the *changed keys*) only:
+the documents whose versions the run changes (the *changed keys*) only:
 
 - exact: the same content hash (a join in DuckDB);
 - near: a shared (band, key) pair, verified on the two texts (only candidates' texts are read);
@@ -29,7 +29,8 @@ import pyarrow as pa
 from tasks.dedupe import (_STRENGTH, DEFAULT_SHINGLE, MIN_AGREEMENT, DEFAULT_THRESHOLD, Links,
                           _file_key, _name, add_link, band_keys, canonical_words, conflict, content_hash,
                           match_cross_source, minhash, near_similarity, shingle_hashes, words_and_shingles)
-from tasks.lake import components, duck
+from tasks.canonical import tier_sql
+from tasks.lake import components, duck, staging
 from tasks.lake.components import heads_docs as _docs
 from tasks.lake.catalog import ALIAS, Lake, Staged
 from tasks.lake.schema import DUPLICATES, LINKS
@@ -58,7 +59,7 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         con.execute(f"CREATE TEMP TABLE changed_keys AS SELECT doc_key FROM {ALIAS}.documents "
                     "WHERE source_uri IN (SELECT uri FROM changed_uris) UNION SELECT doc_key FROM staged_docs")
         con.execute("CREATE TEMP TABLE new_links (doc_a VARCHAR, doc_b VARCHAR, method VARCHAR, similarity DOUBLE)")
-        files = {s.entry.uri: s.folder / "documents.parquet" for s in staged}
+        files = {s.entry.uri: staging.file(s.folder, "documents") for s in staged}
         if con.execute("SELECT count(*) FROM changed_keys").fetchone()[0]:
             _exact(con)
             _near(con, files, threshold)
@@ -108,15 +109,16 @@ def _flush(con: duckdb.DuckDBPyConnection, links: Links) -> None:
 
 
 def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Staged]) -> None:
-    """``heads``: the newest current version of every document key, as of the new state
-    (versions rank by their item's ingest time, as the runs stored them)."""
+    """``heads``: the preferred current version of every document key, as of the new state:
+    the warehouse's rule (``tasks.canonical``): the best source, then the newest run's, then
+    the first source URI."""
     duck.temp_column(con, "changed_uris", changed, "uri")
     duck.temp_table(con, "staged_times", pa.table({"uri": pa.array([s.entry.uri for s in staged], pa.string()),
                                                    "ingested": pa.array([s.entry.ingested_at for s in staged], pa.string())}))
     con.execute("CREATE TEMP TABLE staged_items AS SELECT uri, ingested::TIMESTAMPTZ AS ingested FROM staged_times")
     columns = "doc_key, format, reviewed, file_number, date_min, sender, recipient, content_hash, source_uri"
     # (a view takes no parameters: the staged files are a literal list)
-    files = "[" + ", ".join(duck.sql_str(s.folder / "documents.parquet") for s in staged) + "]"
+    files = "[" + ", ".join(duck.sql_str(staging.file(s.folder, "documents")) for s in staged) + "]"
     source = f"read_parquet({files})" if staged else f"{ALIAS}.documents WHERE false"
     con.execute(f"CREATE TEMP VIEW staged_docs AS SELECT d.*, i.ingested FROM "
                 f"(SELECT {columns}, lsh_bands, text FROM {source}) d JOIN staged_items i ON i.uri = d.source_uri")
@@ -128,7 +130,7 @@ def _pool(con: duckdb.DuckDBPyConnection, changed: list[str], staged: list[Stage
             WHERE i.withdrawn_run IS NULL AND d.source_uri NOT IN (SELECT uri FROM changed_uris)
             UNION ALL BY NAME SELECT * EXCLUDE (text, lsh_bands) FROM staged_docs)
         SELECT * EXCLUDE (ingested), epoch_us(ingested) AS rank FROM pool
-        QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY ingested DESC, source_uri DESC) = 1""")
+        QUALIFY row_number() OVER (PARTITION BY doc_key ORDER BY {tier_sql()}, ingested DESC, source_uri) = 1""")
     # The heads' LSH band keys, read where they are stored when needed, not held with the
     # heads: at the series' size they are 160 MB, which a copy in each table held twice.
     con.execute(f"""
@@ -147,7 +149,7 @@ def _items_of(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
     return dict(con.execute("SELECT doc_key, source_uri FROM heads WHERE doc_key IN (SELECT doc_key FROM wanted)").fetchall())
 
 
-def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, Path],
+def _texts(con: duckdb.DuckDBPyConnection, keys: set[str], staged: dict[str, str],
            uri_of: dict[str, str] | None = None) -> dict[str, str]:
     """The texts of the heads of ``keys``: from the run's staged files in one query, and from
     the lake item by item, with a constant ``source_uri`` filter (DuckLake then reads that
@@ -201,7 +203,7 @@ def _chunks(con: duckdb.DuckDBPyConnection, table: str, size: int):
                           [start, start + size]).fetchall()
 
 
-def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: float, batch: int = 20_000) -> None:
+def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, str], threshold: float, batch: int = 20_000) -> None:
     """Near links: a shared (band, key) pair touching a changed document, verified on the texts."""
     # A band at a time: each join holds one key per head (the whole series' 10 M band keys in
     # one join took DuckDB's whole memory limit). Heads are small numbers (hid), their content
@@ -259,7 +261,7 @@ def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: fl
     con.execute("DROP TABLE near_pairs")
 
 
-def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, Path], threshold: float) -> None:
+def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, str], threshold: float) -> None:
     """Page texts without URL (``hsg-text/…``) to their TEI documents: every page against
     every TEI document at each commit, as a whole run would (pages are few; their blocks are
     queries on the heads)."""

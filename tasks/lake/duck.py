@@ -25,6 +25,7 @@ _EXTENSIONS = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake", "ducklake"),
     "sqlite": ("duckdb_extension_sqlite", "sqlite", "sqlite_scanner"),
     "postgres": ("duckdb_extension_postgres", "postgres", "postgres_scanner"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs", "httpfs"),
 }
 MEMORY_LIMIT = os.environ.get("FRUS_DUCKDB_MEMORY", "768MB")  # peak RSS follows the largest volume
 # A commit's deduplication holds, beside DuckDB's tables, a batch of candidates and their texts

@@ -1,12 +1,15 @@
 """Staging: a parsed volume's rows as Parquet files, written by a worker, taken by the commit.
 
-Layout: ``DATA/lake/staging/<sha256[:16]>-<uri hash>-p<parser>/<table>.parquet``. A worker
-(a process of the task runner, possibly on another machine sharing the data root) writes
-one folder per source item: the files go into a temporary folder that is renamed into place
-once complete, so a folder that exists is whole. The name is the content, the source URI and
-the parser version: a run resumed after a kill finds what it had staged and parses nothing
-again. The commit inserts the rows into the lake's tables in its one transaction; staged
-folders are removed after the commit.
+Layout: ``<root>/<sha256[:16]>-<uri hash>-p<parser>/<table>.parquet``, the root being
+``DATA/lake/staging`` or, for a lake on object storage, ``<lake data>/_staging`` in the same
+store (:meth:`tasks.lake.catalog.Lake.staging_root`): then a worker on another machine needs
+the store only, no file system shared with the flow. A worker writes one folder per source
+item, and a folder is whole once complete: locally its files go into a temporary folder
+renamed into place; in a store, where each object appears whole but a folder has no rename,
+a ``_complete`` object is written last. The name is the content, the source URI and the parser
+version: a run resumed after a kill finds what it had staged and parses nothing again. The
+commit inserts the rows into the lake's tables in its one transaction; staged folders are
+removed after the commit.
 """
 from __future__ import annotations
 
@@ -20,60 +23,91 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.landing import TMP_PREFIX, inside
+from tasks.landing import TMP_PREFIX
 from tasks.records import Document, Lineage, ReferenceRow, Reject, Volume
+from tasks.lake import store
 from tasks.lake.schema import SCHEMAS
 
 STAGING = "lake/staging"
 ITEM_TABLES = tuple(SCHEMAS)  # the tables whose rows belong to one source item (by source_uri)
+COMPLETE = "_complete"  # in a store: written after an item's files
 
 
-def staged_dir(data_root: Path, lineage: Lineage) -> Path:
-    """The staging folder of one item's rows under ``lineage``."""
+def staged_dir(root: str | Path, lineage: Lineage) -> str:
+    """The staging folder (a path or a store URL) of one item's rows under ``lineage``."""
     uri_tag = hashlib.sha256(lineage.source_uri.encode()).hexdigest()[:8]
-    return inside(data_root, STAGING, f"{lineage.source_sha256[:16]}-{uri_tag}-p{lineage.parser_version}")
+    return store.join(str(root), f"{lineage.source_sha256[:16]}-{uri_tag}-p{lineage.parser_version}")
 
 
-def stage_volume(data_root: Path, volume: Volume, documents: list[Document], rejects: list[Reject],
-                 lineage: Lineage, is_volume: bool = True, references: list[ReferenceRow] = ()) -> Path:
+def file(folder: str, table: str) -> str:
+    """The staged file of ``table`` in ``folder``."""
+    return store.join(folder, f"{table}.parquet")
+
+
+def stage_volume(root: str | Path, volume: Volume, documents: list[Document], rejects: list[Reject],
+                 lineage: Lineage, is_volume: bool = True, references: list[ReferenceRow] = ()) -> str:
     """Write one item's rows (volume, documents, parts, footnotes, rejects, an authority
-    list's rows) as Parquet; returns the folder. An existing folder (a resumed run) is kept as it is."""
-    final = staged_dir(data_root, lineage)
-    if final.is_dir():
+    list's rows) as Parquet under ``root``; returns the folder. An existing whole folder (a
+    resumed run) is kept as it is."""
+    final = staged_dir(root, lineage)
+    if store.is_remote(final):
+        return _stage_in_store(final, volume, documents, rejects, lineage, is_volume, references)
+    final_path = Path(final)
+    if final_path.is_dir():
         return final
-    tmp = final.with_name(f"{TMP_PREFIX}{final.name}.{os.getpid()}")
+    tmp = final_path.with_name(f"{TMP_PREFIX}{final_path.name}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for table, columns in _tables(volume, documents, rejects, lineage, is_volume, references).items():
+        for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
             # (lz4: a staged file is read once, by the commit; zstd took twice the time to write)
-            pq.write_table(pa.Table.from_pydict(columns, SCHEMAS[table]), tmp / f"{table}.parquet",
-                           compression="lz4")
-        os.replace(tmp, final)
+            pq.write_table(rows, tmp / f"{table}.parquet", compression="lz4")
+        os.replace(tmp, final_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
-def clear(data_root: Path, keep: set[Path] = frozenset()) -> None:
-    """Remove staged folders (after a commit took them, or a killed run's temporaries)."""
-    root = inside(data_root, STAGING)
+def _stage_in_store(final: str, volume: Volume, documents: list[Document], rejects: list[Reject],
+                    lineage: Lineage, is_volume: bool, references: list[ReferenceRow]) -> str:
+    from pyarrow import fs as pafs
+
+    fs, base = store.filesystem(), store.fs_path(final)
+    if fs.get_file_info(f"{base}/{COMPLETE}").type == pafs.FileType.File:
+        return final
+    for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
+        pq.write_table(rows, f"{base}/{table}.parquet", filesystem=fs, compression="lz4")
+    with fs.open_output_stream(f"{base}/{COMPLETE}") as out:
+        out.write(b"")
+    return final
+
+
+def clear(root: str | Path) -> None:
+    """Remove every staged folder under ``root`` (after a commit took them; a killed run's
+    temporaries too). Call it holding the lake's lock: no other run is staging there."""
+    if store.is_remote(root):
+        from pyarrow import fs as pafs
+
+        fs, path = store.filesystem(), store.fs_path(str(root))
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)
+        return
+    root = Path(root)
     for path in root.iterdir() if root.is_dir() else ():
-        if path not in keep:
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _tables(volume: Volume, documents: list[Document], rejects: list[Reject], lineage: Lineage,
-            is_volume: bool, references: list[ReferenceRow]) -> dict[str, dict[str, list]]:
-    """Each table's columns (built a column at a time: no dict per row)."""
+            is_volume: bool, references: list[ReferenceRow]) -> dict[str, pa.Table]:
+    """Each table's rows (built a column at a time: no dict per row)."""
     lin = asdict(lineage)
     parts = [p for doc in documents for p in doc.parts]
     footnotes = [f for doc in documents for f in doc.footnotes]
     rows = {"volumes": [volume] if is_volume else [], "documents": documents, "parts": parts,
             "footnotes": footnotes, "rejects": rejects, "reference_rows": list(references)}
-    return {table: _columns(records, SCHEMAS[table].names, lin, volume.volume_id)
-            for table, records in rows.items()}
+    return {table: pa.Table.from_pydict(_columns(records, SCHEMAS[table].names, lin, volume.volume_id),
+                                        SCHEMAS[table]) for table, records in rows.items()}
 
 
 def _columns(records: list, names: list[str], lineage: dict, volume_id: str) -> dict[str, list]:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from tasks.lake import duck
-from tasks.lake.base import ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _LakeLock, _temp, current_snapshot
+from tasks.lake.base import (ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _CatalogLock, _LakeLock, _temp,
+                             current_snapshot)
 from tasks.lake.schema import FAILURES, ITEMS, RUNS, SCHEMAS
-from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR
+from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR, file as staged_file
 from tasks.landing import TMP_PREFIX, inside, sweep_temp
 from tasks.records import PARSER_VERSION, Failure, ItemEntry
 from tasks.sources import volume_id
@@ -30,15 +31,24 @@ class LakeWrites:
     """The writing half of :class:`~tasks.lake.catalog.Lake` (it provides ``connect`` and
     ``data_root``)."""
 
-    def lock(self, wait: bool = True, on_wait=None):
-        """An exclusive lock on the lake, held by one ingest at a time (released on exit).
+    def lock(self, wait: bool = True, on_wait=None, catalog: bool = True):
+        """An exclusive lock on the lake, held by one ingest at a time (released on exit): the
+        data root's, and for a PostgreSQL catalog the catalog's too, which ingests on every
+        machine sharing it take. Its ``check()`` raises if the lock was lost meanwhile.
 
         ``on_wait()`` is called once when the lock is busy and ``wait`` is True (to say so).
+        ``catalog``: False for a warehouse refresh, which only reads the lake (at a snapshot)
+        and needs the data root's lock alone.
 
         Raises:
             LakeBusy: ``wait`` is False and another run holds the lock.
         """
-        return _LakeLock(inside(self.data_root, ".ingest.lock"), wait, on_wait)
+        local = _LakeLock(inside(self.data_root, ".ingest.lock"), wait, on_wait)
+        if not (self.shared and catalog):
+            return local
+        from tasks.lake.catalog import postgres_conninfo, redacted
+
+        return _Locks(local, _CatalogLock(postgres_conninfo(self.catalog), redacted(self.catalog), wait, on_wait))
 
     def commit(self, run: dict, staged: list[Staged] = (), updated: list[ItemEntry] = (),
                failures: dict[str, Failure] | None = None, base_failures: dict[str, Failure] | None = None,
@@ -76,7 +86,7 @@ class LakeWrites:
                 group = staged[start:start + COMMIT_ITEMS]
                 for table in ITEM_TABLES:
                     con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
-                                [[str(s.folder / f"{table}.parquet") for s in group]])
+                                [[staged_file(s.folder, table) for s in group]])
             if entries:
                 con.execute(f"DELETE FROM {ALIAS}.items WHERE uri IN (SELECT uri FROM new_items)")
                 con.execute(f"INSERT INTO {ALIAS}.items BY NAME SELECT * FROM new_items")
@@ -101,6 +111,15 @@ class LakeWrites:
     def record_run(self, row: dict) -> int:
         """Add a run's row alone (a run that committed nothing, was skipped, or failed)."""
         return self.commit(row)
+
+    def clear_staging(self) -> None:
+        """Remove what a committed run staged: its items' folders (in the store, for a lake
+        there) and the phases' work folders in the data root."""
+        from tasks.lake import staging
+
+        staging.clear(self.staging_root())
+        if self.remote:
+            staging.clear(inside(self.data_root, STAGING_DIR))
 
     def sweep(self) -> int:
         """Remove what killed runs left behind: temporary files of the landing zone, the
@@ -151,6 +170,31 @@ class LakeWrites:
             con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)")
             # (orphans of a day or more: a writer elsewhere on a shared catalog may be mid-commit)
             con.execute(f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => now() - INTERVAL '1 day')")
+
+
+class _Locks:
+    """The data root's lock, then the catalog's; released the other way round."""
+
+    def __init__(self, local, catalog):
+        self.local, self.catalog = local, catalog
+
+    def __enter__(self):
+        self.local.__enter__()
+        try:
+            self.catalog.__enter__()
+        except BaseException:
+            self.local.__exit__(None, None, None)
+            raise
+        return self
+
+    def check(self) -> None:
+        self.catalog.check()
+
+    def __exit__(self, *exc):
+        try:
+            self.catalog.__exit__(*exc)
+        finally:
+            self.local.__exit__(*exc)
 
 
 def _mtime(path: Path) -> float:

@@ -42,12 +42,14 @@ class SourceItem:
 
 @dataclass(slots=True, frozen=True)
 class FetchedItem:
-    """An item whose bytes are in the landing zone."""
+    """An item whose bytes are in the landing zone (and, sent to a worker on another
+    machine, with them: :func:`carried`)."""
 
     item: SourceItem
     path: Path  # DATA/raw/<sha256[:2]>/<sha256>
     sha256: str
     size: int
+    data: bytes | None = None  # the bytes themselves, for a worker that cannot read the landing zone
 
 
 class FetchError(Exception):

@@ -13,7 +13,7 @@ import tasks.normalise
 from flows import ingest as flow
 from flows.ingest import _item_failed, _named, normalise_and_stage, run_ingest
 from flows.steps import _batch_name, normalise_and_stage_item
-from tasks.lake import apart
+from tasks.lake import apart, staging
 from tasks.lake.catalog import Lake, LakeState
 from tasks.lake.changes import Changes
 from tasks.errors import NormaliseError, VolumeError
@@ -88,7 +88,7 @@ def test_one_bad_item_of_a_batch_fails_alone(tmp_path: Path, volumes_dir: Path):
     bad, (staged, reasons, seconds) = normalise_and_stage.fn(tmp_path, [(f, None) for f in items], "run-1")
     assert isinstance(bad, NormaliseError) and URI in str(bad)
     assert staged.entry.volume_id == "frus1873p2v3" and staged.entry.documents > 0
-    assert (staged.folder / "documents.parquet").is_file() and seconds > 0
+    assert Path(staging.file(staged.folder, "documents")).is_file() and seconds > 0
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
