@@ -99,10 +99,10 @@ def last_json_object(text: str) -> dict | None:
     return None
 
 
-def ingest(source: Path, data: Path, env: dict, wrap=None, watch=None) -> dict:
-    """``frus ingest`` of ``source`` into ``data``; ``wrap(cmd)`` runs it under a profiler,
-    ``watch`` as :func:`measured`'s."""
-    cmd = [str(FRUS), "ingest", "--source", str(source), "--data", str(data)]
+def ingest(source: Path, data: Path, env: dict, wrap=None, watch=None, options=()) -> dict:
+    """``frus ingest`` of ``source`` into ``data`` (and ``options``); ``wrap(cmd)`` runs it under
+    a profiler, ``watch`` as :func:`measured`'s."""
+    cmd = [str(FRUS), "ingest", "--source", str(source), "--data", str(data), *options]
     r = measured(wrap(cmd) if wrap else cmd, env, watch)
     r["summary"] = last_json_object(r["stderr"]) or {}
     return r

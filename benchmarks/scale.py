@@ -27,6 +27,10 @@ For each size, in one run:
   multiple of it;
 - sizes: corpus MB and files, lake (``du`` of D/lake) and warehouse MB.
 
+With ``--lake-data s3://bucket/prefix`` the lake's data files and the run's staging go to that
+store (each size under a prefix of its own; the store's settings from the AWS_* variables):
+compare its figures with a run without it, back to back.
+
 Peak RSS: ``ru_maxrss`` of RUSAGE_CHILDREN is a maximum over every child ever waited for, so each
 measured command runs under a small wrapper process that reports its own RUSAGE_CHILDREN: one
 figure per step. Wall times are the wrapper's, around the command alone.
@@ -51,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -153,7 +158,7 @@ def queries(warehouse: Path, corpus: Path, res: dict) -> None:
 
 
 def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict, keep: bool,
-             profile: bool = False) -> dict:
+             profile: bool = False, lake_data: str | None = None) -> dict:
     print(f"\n== {copies} {'copy' if copies == 1 else 'copies'} ==")
     res: dict = {"copies": copies}
     corpus, gen = scaled_corpus(tool, volumes, copies, work)
@@ -165,7 +170,7 @@ def one_size(copies: int, tool: Path, volumes: list[Path], work: Path, env: dict
     data = work / f"data-{copies}"
     shutil.rmtree(data, ignore_errors=True)
     try:
-        return _measure(corpus, data, work, copies, env, res, profile)
+        return _measure(corpus, data, work, copies, env, res, profile, lake_data)
     finally:
         restore_amended(work, copies)
         if not keep:
@@ -181,10 +186,15 @@ def _failed(label: str, r: dict, res: dict) -> dict:
 
 
 def _measure(corpus: Path, data: Path, work: Path, copies: int, env: dict, res: dict,
-             profile: bool = False) -> dict:
+             profile: bool = False, lake_data: str | None = None) -> dict:
     raw = work / f"py-spy-{copies}.txt"
+    options = []
+    if lake_data:  # a prefix of its own a size (the data root remembers it for the reruns)
+        res["lake_data"] = f"{lake_data.rstrip('/')}/{copies}-{secrets.token_hex(3)}"
+        options = ["--lake-data", res["lake_data"]]
+        print(f"  lake data in {res['lake_data']}")
     full = ingest(corpus, data, env, wrap=(lambda cmd: py_spy_command(cmd, raw)) if profile else None,
-                  watch=TreeSampler if profile else None)
+                  watch=TreeSampler if profile else None, options=options)
     if full["rc"]:
         return _failed("full ingest", full, res)
     s = full["summary"]
@@ -276,6 +286,9 @@ def main() -> None:
                     help="the shared corpus (default: $FRUS_CORPUS or ../shared/corpus)")
     ap.add_argument("--keep", action="store_true", help="keep each size's data root")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--lake-data", metavar="URL", help="the lake's data files (and the staging) in object "
+                    "storage, s3://bucket/prefix (settings from AWS_* variables: README, Team setup); "
+                    "each size under a prefix of its own")
     ap.add_argument("--profile", action="store_true",
                     help="profile each full ingest: per-phase wall/CPU/busy cores, top 15 functions (py-spy)")
     args = ap.parse_args()
@@ -305,7 +318,7 @@ def main() -> None:
     results = []
     for n in sizes:
         try:
-            results.append(one_size(n, tool, volumes, work, env, args.keep, args.profile))
+            results.append(one_size(n, tool, volumes, work, env, args.keep, args.profile, args.lake_data))
         except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
             print(f"  size {n} FAILED: {exc}")
             results.append({"copies": n, "error": str(exc)})

@@ -90,8 +90,9 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
     (("--follow-links",), dict(action="store_true", help="in a local folder, follow symlinks to files "
                                "anywhere (default: only to regular files inside the folder; FIFOs, "
                                "devices and sockets are never read)")),
-    (("--lake-data",), dict(metavar="PATH", help="where the lake's Parquet files go, on its first "
-                            "ingest (default: DATA/lake/data/): a shared folder or s3://bucket/prefix "
+    (("--lake-data",), dict(metavar="PATH", default=os.environ.get("FRUS_LAKE_DATA") or None,
+                            help="where the lake's Parquet files go, on its first ingest (default: "
+                            "$FRUS_LAKE_DATA, else DATA/lake/data/): a shared folder or s3://bucket/prefix "
                             "(settings from AWS_* variables) for a PostgreSQL catalog")),
 )
 
@@ -182,7 +183,7 @@ def cmd_refresh(args) -> int:
         lake.adopt()  # (a reader's data root: the lake is another's, read only)
     check_data_root(args.data)
     # (the data root's lock only: a refresh reads the lake at a snapshot, and writers elsewhere go on)
-    with lake.lock(catalog=False, on_wait=lambda: print("frus: an ingest is running: waiting for it",
+    with lake.lock(catalog=False, on_wait=lambda where: print("frus: an ingest is running: waiting for it",
                                                         file=sys.stderr)):
         changed = db.refresh(lake.data_root, force=args.force)
     print(("warehouse rebuilt" if args.force else "warehouse updated") if changed

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -78,19 +78,23 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     data_root = Path(data_dir).resolve()
     lake = Lake(data_root, catalog, lake_data)
     try:
-        with lake.lock(wait=wait, on_wait=lambda: log.warning(
-                "another ingest is running on %s: waiting for it to finish", data_root)) as held:
+        with lake.lock(wait=wait, on_wait=lambda where: log.warning(
+                "another ingest is running on %s: waiting for it to finish", where)) as held:
             report = RunReport(new_run_id(), source, utcnow(), **prefect_run())
             try:
                 return final_state(_ingest(log, lake, report, volumes, mirror, runner,
                                            {"follow_links": True} if follow_links else {}, held))
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
-                report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
+                report.status, report.message = "failed", printable(f"{type(exc).__name__}: {exc}")
                 report.finished_at = utcnow()
-                lake.record_run(report.row())
-                lake.export_runs()
                 log.error("run %s failed: %s", report.run_id, report.message)
+                try:
+                    lake.record_run(report.row())
+                    lake.export_runs()
+                except Exception as again:  # (the catalog or the store still down: the log has it)
+                    log.error("run %s: its row could not be recorded: %s: %s", report.run_id,
+                              type(again).__name__, printable(str(again)))
                 raise
     except LakeBusy as exc:
         return final_state(_skipped(log, lake, source, exc))
@@ -101,6 +105,9 @@ def _skipped(log, lake: Lake, source: str, exc: LakeBusy) -> dict:
     log.warning("skipped: %s (runs never overlap)", exc)
     now = utcnow()
     lake = Lake(lake.data_root, *lake._given)  # (the running ingest may have just created it)
+    if lake.shared and not lake.exists():  # (a new machine of a team: the lake is in the catalog)
+        with suppress(FileNotFoundError):
+            lake.adopt()
     report = RunReport(new_run_id(), source, now, now, "skipped", message=str(exc), **prefect_run())
     if lake.exists():  # a first run still creating the lake: its row is the first
         lake.record_run(report.row())
@@ -308,7 +315,8 @@ def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: La
         with _phase(report, "dedupe"):
             dedupe = deduplicate(lake, changes.changed_uris, changes.staged, report.run_id, apart)
     report.finished_at = utcnow()
-    held.check()  # (a restarted catalog server forgot the lock: another run may have begun)
+    # (a restarted catalog server forgets the lock: taken again only if no other run wrote since)
+    held.check(lambda: lake.data_snapshot() == base.data_snapshot)
     with _phase(report, "commit"):
         return commit(lake, report.row(), changes.staged, changes.entries, changes.failures,
                       base.failures, dedupe, apart)

@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
@@ -241,7 +242,7 @@ def task_runner(workers: int | None = None, dask_address: str | None = None, ite
     next is fetched), through Prefect's process pool; by default one per core once there are
     :func:`pool_from_items` ``items`` to normalise, in this process below. One item is always
     normalised here. Or, with ``dask_address``, the Dask scheduler there (prefect-dask), whose
-    workers must see the same data root (a shared file system) and reach the same Prefect API.
+    workers reach the same Prefect API, and the lake's store or else the data root.
 
     Raises:
         ValueError: ``workers`` below 1, or a bad ``FRUS_POOL_FROM_ITEMS``.
@@ -253,6 +254,9 @@ def task_runner(workers: int | None = None, dask_address: str | None = None, ite
         from prefect_dask import DaskTaskRunner
 
         logging.getLogger("distributed").setLevel(logging.WARNING)  # the client's chatter
+        # A batch carries its volumes' bytes (up to BATCH_BYTES) for workers that see no data
+        # root: a "large graph" by Dask's measure, sent once and never repeated.
+        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
         return DaskTaskRunner(address=dask_address)
     if items is not None and items < few:
         workers = 1

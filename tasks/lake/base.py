@@ -119,44 +119,75 @@ class _CatalogLock:
     """A PostgreSQL advisory lock held by a connection of its own for as long as the run:
     ingests on other machines sharing the catalog wait for it or skip. A killed run's
     connection closes and PostgreSQL releases its lock; a restarted server has forgotten it,
-    which :meth:`check` tells before a commit."""
+    which :meth:`check` tells (and mends, when it can) before a commit."""
 
     def __init__(self, conninfo: str, where: str, wait: bool, on_wait=None):
         self.conninfo, self.where, self.wait, self.on_wait, self.con = conninfo, where, wait, on_wait, None
 
-    def __enter__(self):
+    def _connect(self):
         import psycopg
 
-        self.con = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10,
-                                   application_name="frus ingest lock")
+        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10,
+                               application_name="frus ingest lock")
+
+    def _take(self) -> bool:
+        return self.con.execute("SELECT pg_try_advisory_lock(%s)", [CATALOG_LOCK_KEY]).fetchone()[0]
+
+    def __enter__(self):
+        self.con = self._connect()
         told = False
-        # (polled, not pg_advisory_lock: a blocked call would not hear Ctrl-C)
-        while not self.con.execute("SELECT pg_try_advisory_lock(%s)", [CATALOG_LOCK_KEY]).fetchone()[0]:
+        while not self._take():  # (polled, not pg_advisory_lock: a blocked call would not hear Ctrl-C)
             if not self.wait:
                 self.con.close()
                 raise LakeBusy(f"another ingest is running on the catalog {self.where}")
             if self.on_wait and not told:
-                self.on_wait()
+                self.on_wait(f"the catalog {self.where}")
                 told = True
             time.sleep(LOCK_POLL_SECONDS)
         return self
 
-    def check(self) -> None:
-        """Raise if the lock was lost (its connection broke: the server restarted)."""
+    def check(self, unchanged=lambda: True) -> None:
+        """Make sure the run still holds the lock. If its connection broke (the server
+        restarted), take the lock again, once the server answers (:func:`catalog_wait`), if no
+        other ingest took it and ``unchanged()`` says the lake is as the run found it.
+
+        Raises:
+            RuntimeError: the lock is lost for good; nothing may be committed.
+        """
         import psycopg
+
+        from tasks.lake.catalog import catalog_wait
 
         try:
             self.con.execute("SELECT 1")
+            return
         except psycopg.Error as exc:
-            raise RuntimeError(f"the catalog {self.where} dropped this run's lock "
-                               f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'connection lost'}); "
-                               "nothing was committed: run the ingest again") from None
+            lost = _first_line(exc) or "connection lost"
+        deadline, pause = time.monotonic() + catalog_wait(), 0.25
+        while True:
+            try:
+                self.con = self._connect()
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() + pause > deadline:
+                    raise RuntimeError(f"the catalog {self.where} dropped this run's lock ({lost}) and does "
+                                       "not answer: nothing was committed; run the ingest again") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 4)
+        if not self._take() or not unchanged():
+            raise RuntimeError(f"the catalog {self.where} dropped this run's lock ({lost}) and another "
+                               "ingest has used the lake since: nothing was committed; run the ingest again")
 
     def __exit__(self, *exc):
         try:
             self.con.close()  # (closing releases the advisory lock)
         except Exception:
             pass
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 class _LakeLock:
@@ -173,11 +204,11 @@ class _LakeLock:
                 self.fh.close()
                 raise LakeBusy(f"another ingest is running on {self.path.parent}") from None
             if self.on_wait:
-                self.on_wait()
+                self.on_wait(str(self.path.parent))
             fcntl.flock(self.fh, fcntl.LOCK_EX)
         return self
 
-    def check(self) -> None:
+    def check(self, unchanged=None) -> None:
         """(A file lock is not lost while its process lives.)"""
 
     def __exit__(self, *exc):

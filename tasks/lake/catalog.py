@@ -16,6 +16,8 @@ row in a snapshot whose commit message is its run id: ``frus sql --as-of RUN_ID`
 from __future__ import annotations
 
 import json
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -47,6 +49,38 @@ def postgres_conninfo(url: str) -> str:
 
 
 
+CATALOG_WAIT = "FRUS_CATALOG_WAIT"
+
+
+def catalog_wait() -> float:
+    """Seconds to keep trying a PostgreSQL catalog that does not answer (``FRUS_CATALOG_WAIT``,
+    default 30: a server restarting) before its error is the run's."""
+    value = os.environ.get(CATALOG_WAIT, "30")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{CATALOG_WAIT}={value!r}: not a number of seconds") from None
+
+
+def _spelled(catalog: str | None) -> str | None:
+    """A catalog as the data root records it (a SQLite file by its absolute path: a relative
+    one would move with the working directory)."""
+    if catalog and catalog.startswith("sqlite:"):
+        return "sqlite:" + str(Path(catalog.removeprefix("sqlite:")).resolve())
+    return catalog or None
+
+
+def _spelled_data(data_path: str | None) -> str | None:
+    """Lake data as the data root records it: an absolute folder, or a store URL, ending in ``/``."""
+    if not data_path:
+        return None
+    if store.is_remote(data_path):
+        return store.check_url(data_path)
+    if "://" in data_path:
+        raise ValueError(f"--lake-data must be a folder or s3://bucket/prefix, not {data_path!r}")
+    return str(Path(data_path).resolve()) + "/"
+
+
 class Lake(LakeWrites):
     """The lake of one data root: attach it, read its state; commit runs (:class:`LakeWrites`)."""
 
@@ -54,6 +88,7 @@ class Lake(LakeWrites):
         self.data_root = Path(data_root).resolve()
         self.root = self.data_root / "lake"
         saved = self._settings()
+        catalog, data_path = _spelled(catalog), _spelled_data(data_path)
         if saved is not None and (catalog or data_path) and (catalog, data_path) != (
                 saved.get("catalog"), saved.get("data_path")):
             raise ValueError(f"{self.data_root} has its lake's catalog at "
@@ -61,14 +96,6 @@ class Lake(LakeWrites):
                              f"and data at {saved.get('data_path') or 'the default'}: --catalog and "
                              "--lake-data apply to a new data root only")
         if saved is None:
-            if catalog and catalog.startswith("sqlite:"):  # a relative path would move with the cwd
-                catalog = "sqlite:" + str(Path(catalog.removeprefix("sqlite:")).resolve())
-            if data_path and store.is_remote(data_path):
-                data_path = store.check_url(data_path)
-            elif data_path and "://" in data_path:
-                raise ValueError(f"--lake-data must be a folder or s3://bucket/prefix, not {data_path!r}")
-            elif data_path:
-                data_path = str(Path(data_path).resolve()) + "/"
             if catalog and not catalog.startswith("sqlite:") and urlparse(catalog).password:
                 raise ValueError(f"{redacted(catalog)}: the catalog URL is saved in the data root, so it "
                                  "takes no password: give it in PGPASSWORD or ~/.pgpass")
@@ -163,7 +190,20 @@ class Lake(LakeWrites):
         if self.remote:
             duck.load(con, "httpfs")
             store.duckdb_secret(con)
-        con.execute(self._attach_sql(read_only, snapshot))
+        sql = self._attach_sql(read_only, snapshot)
+        if not self.shared:
+            con.execute(sql)
+            return
+        deadline, pause = time.monotonic() + catalog_wait(), 0.25
+        while True:  # (a catalog server restarting: tried again for a while, then its error)
+            try:
+                con.execute(sql)
+                return
+            except duckdb.IOException as exc:
+                if "Unable to connect to Postgres" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 4)
 
     @contextmanager
     def connect(self, read_only: bool = False, snapshot: int | None = None,

@@ -34,9 +34,11 @@ class LakeWrites:
     def lock(self, wait: bool = True, on_wait=None, catalog: bool = True):
         """An exclusive lock on the lake, held by one ingest at a time (released on exit): the
         data root's, and for a PostgreSQL catalog the catalog's too, which ingests on every
-        machine sharing it take. Its ``check()`` raises if the lock was lost meanwhile.
+        machine sharing it take. Its ``check(unchanged)`` raises if the lock was lost meanwhile
+        and cannot be taken again with the lake unchanged (``unchanged()``).
 
-        ``on_wait()`` is called once when the lock is busy and ``wait`` is True (to say so).
+        ``on_wait(where)`` is called once when a lock is busy and ``wait`` is True (to say so;
+        ``where``: the data root, or the catalog).
         ``catalog``: False for a warehouse refresh, which only reads the lake (at a snapshot)
         and needs the data root's lock alone.
 
@@ -187,8 +189,8 @@ class _Locks:
             raise
         return self
 
-    def check(self) -> None:
-        self.catalog.check()
+    def check(self, unchanged=lambda: True) -> None:
+        self.catalog.check(unchanged)
 
     def __exit__(self, *exc):
         try:
