@@ -103,7 +103,7 @@ def test_what_fails_after_the_commit_is_a_warning_not_a_second_run(
         raise OSError(28, "No space left on device")
 
     if broken == "clear":
-        monkeypatch.setattr(flow.staging, "clear", fail)
+        monkeypatch.setattr(staging, "clear", fail)
     else:
         monkeypatch.setattr(flow, "publish", fail)
     summary = run_ingest(source=str(src), data_dir=str(data), workers=1)
