@@ -218,7 +218,7 @@ def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: 
     pending, started, batch, size, waited = [], None, [], 0, [0]
     most = max(1, len(todo) // 8)
     remote = getattr(runner, "remote", False)
-    parameters = {"staging_root": lake.staging_root(), "run_id": changes.report.run_id}
+    parameters = {"staging_root": lake.staging_root(workers_elsewhere=remote), "run_id": changes.report.run_id}
 
     def submit(k: int) -> None:
         nonlocal started, batch, size

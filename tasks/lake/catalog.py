@@ -126,11 +126,14 @@ class Lake(LakeWrites):
         """Whether other machines may use this lake: its catalog is a PostgreSQL server."""
         return not self.catalog.startswith("sqlite:")
 
-    def staging_root(self) -> str:
-        """Where workers stage the items they parse: ``DATA/lake/staging``, or for a lake in
-        object storage ``<lake data>/_staging`` in the same store (workers elsewhere need no
-        file system shared with the flow)."""
-        if self.remote:
+    def staging_root(self, workers_elsewhere: bool = False) -> str:
+        """Where workers stage the items they parse: ``DATA/lake/staging``; or, for workers
+        on other machines (Dask) and a lake in object storage, ``<lake data>/_staging`` in the
+        same store, so that they need no file system shared with the flow. (Workers of this
+        machine stage here even then: the commit and the dedupe read their files from the
+        local disk, not through the store: a 10-copy first ingest took 134.5 s staging in a
+        local S3 server against 78.2 s with the lake local.)"""
+        if self.remote and workers_elsewhere:
             return store.join(self.data_path, "_staging")
         return str(inside(self.data_root, STAGING))
 

@@ -54,6 +54,8 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
     needed); Python holds one batch of candidates or of link components at a time, so a first
     ingest of the whole series costs what a batch costs.
     """
+    # (staged in the store, by workers elsewhere: the documents are read many times, from here)
+    staged = [Staged(s.entry, staging.local_copy(s.folder, out / "staged", ("documents",))) for s in staged]
     with lake.connect(read_only=True, memory_limit=duck.DEDUPE_MEMORY_LIMIT) as con:
         _pool(con, sorted(set(changed)), staged)
         con.execute(f"CREATE TEMP TABLE changed_keys AS SELECT doc_key FROM {ALIAS}.documents "

@@ -83,6 +83,21 @@ def _stage_in_store(final: str, volume: Volume, documents: list[Document], rejec
     return final
 
 
+def local_copy(folder: str, into: Path, tables: tuple[str, ...]) -> str:
+    """``folder`` itself if local, else a copy of its ``tables``' files under ``into`` (one
+    download each, for a phase that reads them many times)."""
+    if not store.is_remote(folder):
+        return folder
+    from pyarrow import fs as pafs
+
+    target = into / folder.rstrip("/").rsplit("/", 1)[1]
+    target.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        pafs.copy_files(store.fs_path(file(folder, table)), str(target / f"{table}.parquet"),
+                        source_filesystem=store.filesystem(), destination_filesystem=pafs.LocalFileSystem())
+    return str(target)
+
+
 def clear(root: str | Path) -> None:
     """Remove every staged folder under ``root`` (after a commit took them; a killed run's
     temporaries too). Call it holding the lake's lock: no other run is staging there."""

@@ -121,7 +121,7 @@ class LakeWrites:
 
         staging.clear(self.staging_root())
         if self.remote:
-            staging.clear(inside(self.data_root, STAGING_DIR))
+            staging.clear(self.staging_root(workers_elsewhere=True))
 
     def sweep(self) -> int:
         """Remove what killed runs left behind: temporary files of the landing zone, the
