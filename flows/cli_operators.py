@@ -191,6 +191,9 @@ def cmd_refresh(args) -> int:
     return 0
 
 
+_temporary_api = None  # (start_temporary_api's server: stop_at_once_on_interrupt stops it)
+
+
 def stop_at_once_on_interrupt() -> None:
     """Ctrl-C (or SIGTERM) ends an ingest at once when it runs on Prefect's temporary API.
 
@@ -208,6 +211,11 @@ def stop_at_once_on_interrupt() -> None:
         # os.write, not print: the flow's log_prints would route a print through logging
         os.write(2, b"\nfrus: interrupted: the lake keeps its last committed state; the next ingest "
                  b"completes the work\n")
+        # os._exit skips Prefect's atexit stop of its temporary API: a SIGINT to this process
+        # alone (kill -INT, a supervisor) left that server running. (The worker processes die
+        # with this process: flows.steps.WorkerPool.)
+        if _temporary_api and _temporary_api.server_process:
+            _temporary_api.server_process.terminate()
         os._exit(130)
 
     signal.signal(signal.SIGINT, stop)
@@ -223,8 +231,9 @@ def start_temporary_api() -> None:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
+    global _temporary_api
     start = time.perf_counter()
-    server = SubprocessASGIServer()
+    server = _temporary_api = SubprocessASGIServer()
     server.start(timeout=int(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])))
     # Worker processes read the environment: they report to this API instead of each
     # starting one of their own.

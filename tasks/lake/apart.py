@@ -65,13 +65,19 @@ def run_apart(module: str, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent ends (Linux: PR_SET_PDEATHSIG;
+    the parent is the thread that started this process, and its end counts)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # (no glibc: the process may outlive a killed parent)
+        pass
+
+
 def child_main(work) -> None:
     """The ``__main__`` of a phase run apart: die with the parent, print what ``work()``
     returns, or the error in one line on stderr and exit 1."""
-    try:
-        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # (no glibc: the phase may outlive a killed parent)
-        pass
+    die_with_parent()
     try:
         print(work())
     except Exception as exc:

@@ -11,6 +11,8 @@
 - 200 reads (search and sql, through the guarded entry point) in a loop during 6 ingests:
   no error, and each read sees the state some run left.
 - What killed runs leave (temporary files) is swept at the next start.
+- Ctrl-C (SIGINT to the process group) or SIGINT to the flow alone, mid-normalise with two
+  worker processes, leaves no process of the run within seconds, and the previous state.
 """
 from __future__ import annotations
 
@@ -305,3 +307,94 @@ def test_leftovers_of_killed_runs_are_swept_at_the_next_start(tmp_path: Path, vo
     shutil.copy2(volumes_dir / SMALL[1], src)
     assert run_ingest(source=str(src), data_dir=str(data), workers=1)["status"] == "completed"
     assert [p for p in leftovers if p.exists()] == []
+
+
+def _processes() -> dict[int, tuple[str, int, int, float, str]]:
+    """Every live process: pid -> (state, parent, session, CPU seconds, command line)."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # (ended meanwhile)
+        f = stat[stat.rindex(")") + 2:].split()  # (after the command's name, which may hold spaces)
+        if f[0] != "Z":
+            out[int(pid)] = (f[0], int(f[1]), int(f[3]), (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"), cmd)
+    return out
+
+
+def _descendants(pid: int, procs: dict) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        children = {p for p, info in procs.items() if info[1] == parent} - found
+        found |= children
+        todo += children
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c", "kill-INT"])
+def test_an_interrupt_mid_normalise_leaves_no_worker_process(tmp_path: Path, volumes_dir: Path, to_group):
+    """`frus ingest --workers 2` of the corpus over a lake of one volume, interrupted while
+    both worker processes normalise: Ctrl-C (SIGINT to the whole process group, on the
+    session's API: Prefect's own interrupt) or SIGINT to the flow alone (a supervisor's
+    `kill -INT`, on the CLI's temporary API: its stop at once). Within seconds no process of
+    the run is left (a worker had outlived it for good), and the lake holds the state before.
+    """
+    from tasks.lake.catalog import Lake
+    from tests.prefect_server import copy_database
+
+    src, data, log = tmp_path / "src", tmp_path / "data", tmp_path / "run.log"
+    src.mkdir()
+    shutil.copy2(volumes_dir / SMALL[0], src)
+    run_ingest(source=str(src), data_dir=str(data), workers=1)
+    before, rows = _state(data), _rows(data)
+    for volume in volumes_dir.glob("*.xml"):
+        shutil.copy2(volume, src)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if to_group:
+        from prefect.settings import get_current_settings
+
+        env["PREFECT_API_URL"] = str(get_current_settings().api.url)
+    else:  # the CLI's temporary API (on a migrated database: a start without migrations)
+        env.pop("PREFECT_API_URL", None)
+        copy_database(tmp_path / "prefect.db")
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}"
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ingest", "--source", str(src), "--data",
+                             str(data), "--workers", "2"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    seen: set[int] = set()  # every process of the run, whoever its parent is by the end
+    try:
+        deadline, cpu = time.monotonic() + 300, {}
+        while True:  # until both workers run (their CPU grows) and one has staged an item
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            procs = _processes()
+            seen |= _descendants(proc.pid, procs)
+            workers = {p: procs[p][3] for p in seen & procs.keys() if "spawn_main" in procs[p][4]}
+            busy = len(workers) == 2 and all(t > cpu.get(p, t) for p, t in workers.items())
+            if busy and list((data / "lake" / "staging").glob("*/documents.parquet")):
+                break
+            cpu = workers
+            time.sleep(0.2)
+        (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        while time.monotonic() - start < 10:
+            procs = _processes()
+            left = {p: i[4][:100] for p, i in procs.items() if p in seen or i[2] == proc.pid}  # (or its session)
+            if not left:
+                break
+            time.sleep(0.1)
+        seconds = time.monotonic() - start
+        assert not left, f"left {seconds:.0f} s after the interrupt: {left}"
+        assert proc.wait(timeout=1) == 130, log.read_text()[-3000:]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # (what a failure leaves: its strays keep its group)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert len(Lake(data).state().items) == 1  # nothing of the run committed
+    assert _state(data) == before and _rows(data) == rows
+    print(f"interrupted with {len(seen)} processes of its own; none left {seconds:.1f} s later")
