@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line error, not a traceback, for users
         if os.environ.get("FRUS_DEBUG"):
             raise
-        print(f"frus: error: {exc}", file=sys.stderr)
+        from tasks.sources.uri import hide_password
+
+        print(f"frus: error: {hide_password(str(exc))}", file=sys.stderr)
         return 1
 
 

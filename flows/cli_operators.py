@@ -90,7 +90,7 @@ _RUN_OPTIONS = (  # flags, then add_argument's keywords
     (("--follow-links",), dict(action="store_true", help="in a local folder, follow symlinks to files "
                                "anywhere (default: only to regular files inside the folder; FIFOs, "
                                "devices and sockets are never read)")),
-    (("--lake-data",), dict(metavar="PATH", default=os.environ.get("FRUS_LAKE_DATA") or None,
+    (("--lake-data",), dict(metavar="PATH_OR_URL",
                             help="where the lake's Parquet files go, on its first ingest (default: "
                             "$FRUS_LAKE_DATA, else DATA/lake/data/): a shared folder or s3://bucket/prefix "
                             "(settings from AWS_* variables) for a PostgreSQL catalog")),

@@ -58,7 +58,7 @@ def nightly_deployment(*, interval: float | None = None, cron: str | None = None
         if params.get(key):
             params[key] = _at_checkout(params[key], key in overrides and overrides[key] is not None)
             params[key] = parse(params[key]).identity
-    if overrides.get("lake_data"):  # (a folder on the command line: the current folder's)
+    if overrides.get("lake_data") and "://" not in overrides["lake_data"]:  # (a folder: the current folder's)
         params["lake_data"] = str(Path(overrides["lake_data"]).resolve())
     data = Path(params["data_dir"])
     params["data_dir"] = str(data.resolve() if "data_dir" in overrides and overrides["data_dir"]

@@ -8,6 +8,7 @@ in ``flows/steps.py``; this module only orchestrates and reports.
 from __future__ import annotations
 
 import functools
+import os
 import time
 import uuid
 from contextlib import ExitStack, contextmanager, suppress
@@ -23,7 +24,7 @@ from tasks.lake.catalog import Lake, LakeBusy, LakeState  # noqa: E402
 from tasks.lake.changes import Changes  # noqa: E402
 from tasks.records import RunReport, utcnow  # noqa: E402
 from tasks.sources import FetchedItem, Source, SourceItem, open_source, printable  # noqa: E402
-from tasks.sources.uri import display, parse  # noqa: E402
+from tasks.sources.uri import display, hide_password, parse  # noqa: E402
 from warehouse import db  # noqa: E402
 from flows.prefect_env import quiet_engine_logs  # noqa: E402
 from flows.report import final_state, prefect_run, publish, quality_section  # noqa: E402
@@ -65,7 +66,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
         catalog: the lake's catalog on its first ingest: ``sqlite:PATH`` (default
             ``DATA/lake/catalog.sqlite``) or ``postgresql://…``; later runs read it from the
             data root.
-        lake_data: where the lake's data files go on its first ingest (default ``DATA/lake/data/``).
+        lake_data: where the lake's data files go on its first ingest: a folder or
+            ``s3://bucket/prefix`` (default ``$FRUS_LAKE_DATA``, else ``DATA/lake/data/``).
         follow_links: in a local folder, follow symlinks to files anywhere (default: only to
             regular files inside the folder; FIFOs, devices and sockets are never read).
     """
@@ -76,6 +78,8 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
     runner.remote = bool(dask_address)  # (its workers may see neither the landing zone nor the data root)
     source, mirror = parse(source).identity, mirror and parse(mirror).identity
     data_root = Path(data_dir).resolve()
+    if lake_data is None and not Lake(data_root).exists():  # (a later run's root has its own)
+        lake_data = os.environ.get("FRUS_LAKE_DATA") or None
     lake = Lake(data_root, catalog, lake_data)
     try:
         with lake.lock(wait=wait, on_wait=lambda where: log.warning(
@@ -86,7 +90,7 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
                                            {"follow_links": True} if follow_links else {}, held))
             except Exception as exc:
                 # On record before Prefect marks the flow run failed (and retries it, if set).
-                report.status, report.message = "failed", printable(f"{type(exc).__name__}: {exc}")
+                report.status, report.message = "failed", hide_password(printable(f"{type(exc).__name__}: {exc}"))
                 report.finished_at = utcnow()
                 log.error("run %s failed: %s", report.run_id, report.message)
                 try:
@@ -94,7 +98,7 @@ def ingest(source: str, data_dir: str = "data", volumes: list[str] | None = None
                     lake.export_runs()
                 except Exception as again:  # (the catalog or the store still down: the log has it)
                     log.error("run %s: its row could not be recorded: %s: %s", report.run_id,
-                              type(again).__name__, printable(str(again)))
+                              type(again).__name__, hide_password(printable(str(again))))
                 raise
     except LakeBusy as exc:
         return final_state(_skipped(log, lake, source, exc))
@@ -104,7 +108,8 @@ def _skipped(log, lake: Lake, source: str, exc: LakeBusy) -> dict:
     """The summary of a run that found the lake busy (and its row, once the lake exists)."""
     log.warning("skipped: %s (runs never overlap)", exc)
     now = utcnow()
-    lake = Lake(lake.data_root, *lake._given)  # (the running ingest may have just created it)
+    # (the running ingest may have just created it; a root with settings: as saved)
+    lake = Lake(lake.data_root) if lake.exists() else Lake(lake.data_root, *lake._given)
     if lake.shared and not lake.exists():  # (a new machine of a team: the lake is in the catalog)
         with suppress(FileNotFoundError):
             lake.adopt()
@@ -143,6 +148,9 @@ def _phase(report: RunReport, name: str):
 def _ingest(log, lake: Lake, report: RunReport, volumes: list[str] | None,
             mirror: str | None, runner, options: dict, held) -> dict:
     """One run, holding the lake's lock (``held``): the pipeline, top to bottom."""
+    if not lake.exists() and lake.shared:  # (a new machine of a team: the lake may be there)
+        with suppress(FileNotFoundError):
+            lake.adopt()
     if not lake.exists():
         lake.ensure()  # the first ingest creates the tables
     if swept := lake.sweep():
@@ -212,12 +220,13 @@ def _fetch_and_submit(log, stack: ExitStack, lake: Lake, changes: Changes, src: 
     """Fetch here, one item after another; normalise on the runner in batches (started only if
     there is work). Returns ``(items and their fetch seconds, future)`` in order.
 
-    A remote runner's workers (Dask) may not see the landing zone: its items carry their bytes,
+    A remote runner's workers (Dask) of a lake in a store may not see the landing zone: its items carry their bytes,
     with at most :func:`_in_flight` batches unfinished (the scheduler holds what waits), and a
     page text or a list, whose sidecar files only this machine sees, is normalised here."""
     pending, started, batch, size, waited = [], None, [], 0, [0]
     most = max(1, len(todo) // 8)
-    remote = getattr(runner, "remote", False)
+    # (workers elsewhere reach a lake in the store only; a lake in a folder they must share)
+    remote = getattr(runner, "remote", False) and lake.remote
     parameters = {"staging_root": lake.staging_root(workers_elsewhere=remote), "run_id": changes.report.run_id}
 
     def submit(k: int) -> None:
@@ -316,7 +325,9 @@ def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: La
             dedupe = deduplicate(lake, changes.changed_uris, changes.staged, report.run_id, apart)
     report.finished_at = utcnow()
     # (a restarted catalog server forgets the lock: taken again only if no other run wrote since)
-    held.check(lambda: lake.data_snapshot() == base.data_snapshot)
+    if held.check(lambda: lake.data_snapshot() == base.data_snapshot):
+        get_run_logger().warning("the catalog's server forgot this run's lock (a restart): taken again, "
+                                 "no other ingest having written since")
     with _phase(report, "commit"):
         return commit(lake, report.row(), changes.staged, changes.entries, changes.failures,
                       base.failures, dedupe, apart)

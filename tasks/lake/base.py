@@ -123,20 +123,32 @@ class _CatalogLock:
 
     def __init__(self, conninfo: str, where: str, wait: bool, on_wait=None):
         self.conninfo, self.where, self.wait, self.on_wait, self.con = conninfo, where, wait, on_wait, None
+        self.retaken = False
 
     def _connect(self):
         import psycopg
 
+        # (keepalives: a connection dropped silently, by a crashed machine or a NAT, is noticed
+        # in about a minute, by the server (which frees the lock) and by :meth:`check`)
         return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10,
-                               application_name="frus ingest lock")
+                               application_name="frus ingest lock", keepalives=1, keepalives_idle=30,
+                               keepalives_interval=10, keepalives_count=3, tcp_user_timeout=60_000)
 
     def _take(self) -> bool:
         return self.con.execute("SELECT pg_try_advisory_lock(%s)", [CATALOG_LOCK_KEY]).fetchone()[0]
 
     def __enter__(self):
+        import psycopg
+
         self.con = self._connect()
         told = False
-        while not self._take():  # (polled, not pg_advisory_lock: a blocked call would not hear Ctrl-C)
+        while True:  # (polled, not pg_advisory_lock: a blocked call would not hear Ctrl-C)
+            try:
+                if self._take():
+                    break
+            except psycopg.OperationalError:  # (the server restarting while we wait)
+                self._reconnect("the connection broke while waiting")
+                continue
             if not self.wait:
                 self.con.close()
                 raise LakeBusy(f"another ingest is running on the catalog {self.where}")
@@ -156,27 +168,34 @@ class _CatalogLock:
         """
         import psycopg
 
-        from tasks.lake.catalog import catalog_wait
-
         try:
             self.con.execute("SELECT 1")
             return
         except psycopg.Error as exc:
             lost = _first_line(exc) or "connection lost"
+        self._reconnect(lost)
+        if not self._take() or not unchanged():
+            raise RuntimeError(f"the catalog {self.where} dropped this run's lock ({lost}) and another "
+                               "ingest has used the lake since: nothing was committed; run the ingest again")
+        self.retaken = True  # (said in the run's log: tests/lake/test_team.py reads it)
+
+    def _reconnect(self, lost: str) -> None:
+        """A new connection, once the server answers again (:func:`catalog_wait`)."""
+        import psycopg
+
+        from tasks.lake.catalog import catalog_wait
+
         deadline, pause = time.monotonic() + catalog_wait(), 0.25
         while True:
             try:
                 self.con = self._connect()
-                break
+                return
             except psycopg.OperationalError:
                 if time.monotonic() + pause > deadline:
                     raise RuntimeError(f"the catalog {self.where} dropped this run's lock ({lost}) and does "
                                        "not answer: nothing was committed; run the ingest again") from None
                 time.sleep(pause)
                 pause = min(pause * 2, 4)
-        if not self._take() or not unchanged():
-            raise RuntimeError(f"the catalog {self.where} dropped this run's lock ({lost}) and another "
-                               "ingest has used the lake since: nothing was committed; run the ingest again")
 
     def __exit__(self, *exc):
         try:

@@ -96,7 +96,8 @@ class Lake(LakeWrites):
                              f"and data at {saved.get('data_path') or 'the default'}: --catalog and "
                              "--lake-data apply to a new data root only")
         if saved is None:
-            if catalog and not catalog.startswith("sqlite:") and urlparse(catalog).password:
+            if catalog and not catalog.startswith("sqlite:") and (
+                    urlparse(catalog).password or "password" in parse_qs(urlparse(catalog).query)):
                 raise ValueError(f"{redacted(catalog)}: the catalog URL is saved in the data root, so it "
                                  "takes no password: give it in PGPASSWORD or ~/.pgpass")
             if catalog and not catalog.startswith("sqlite:") and not data_path:
@@ -229,7 +230,15 @@ class Lake(LakeWrites):
             con.close()
 
     def _create(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create every table (in one transaction) and record the catalog in the data root."""
+        """Create every table (in one transaction) and record the catalog in the data root.
+
+        Raises:
+            ValueError: the store's prefix holds another lake's files (this catalog's
+                housekeeping would delete them as orphans).
+        """
+        if self.remote and not self._catalog_has_lake(con) and self._prefix_in_use():
+            raise ValueError(f"{self.data_path} already holds a lake's data files: give that lake's "
+                             "--catalog (its housekeeping would take them for orphans), or another prefix")
         con.execute("BEGIN")
         _add_tables(con, LAKE_TABLES)
         con.execute("COMMIT")
@@ -240,6 +249,16 @@ class Lake(LakeWrites):
         # (no secret: a catalog URL takes no password, a store's keys come from the environment)
         atomic_write_bytes(self.data_root, SETTINGS, json.dumps(
             {"catalog": self._given[0], "data_path": self._given[1]}, indent=1).encode())
+
+    def _catalog_has_lake(self, con: duckdb.DuckDBPyConnection) -> bool:
+        return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'items'",
+                                [ALIAS]).fetchone()[0])
+
+    def _prefix_in_use(self) -> bool:
+        from pyarrow import fs as pafs
+
+        selector = pafs.FileSelector(store.fs_path(store.join(self.data_path, "main")), allow_not_found=True)
+        return bool(store.filesystem().get_file_info(selector))
 
     # -- reading ------------------------------------------------------------------------
 

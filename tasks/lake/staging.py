@@ -74,8 +74,9 @@ def _stage_in_store(final: str, volume: Volume, documents: list[Document], rejec
     from pyarrow import fs as pafs
 
     fs, base = store.filesystem(), store.fs_path(final)
-    if fs.get_file_info(f"{base}/{COMPLETE}").type == pafs.FileType.File:
-        return final
+    names = [COMPLETE, *(f"{t}.parquet" for t in ITEM_TABLES)]
+    if all(i.type == pafs.FileType.File for i in fs.get_file_info([f"{base}/{n}" for n in names])):
+        return final  # (all of them: the lake's orphan sweep may have taken a day-old file)
     for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
         pq.write_table(rows, f"{base}/{table}.parquet", filesystem=fs, compression="lz4")
     with fs.open_output_stream(f"{base}/{COMPLETE}") as out:

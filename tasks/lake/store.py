@@ -42,9 +42,11 @@ def check_url(url: str) -> str:
         ValueError: no bucket, or a part the store cannot take (``..``, a query).
     """
     u = urlparse(url)
-    if u.scheme != "s3" or not u.netloc or u.query or u.fragment or "@" in u.netloc:
-        raise ValueError(f"not an object-store URL s3://bucket/prefix: {url!r} (credentials go in "
-                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never in the URL)")
+    if "@" in u.netloc:  # (not echoed: what precedes the @ may be a key)
+        raise ValueError("an object-store URL holds no credentials: they go in AWS_ACCESS_KEY_ID and "
+                         "AWS_SECRET_ACCESS_KEY")
+    if u.scheme != "s3" or not u.netloc or u.query or u.fragment:
+        raise ValueError(f"not an object-store URL s3://bucket/prefix: {url!r}")
     if any(p in (".", "..") for p in u.path.split("/")):
         raise ValueError(f"{url!r}: '.' and '..' are not parts of an object-store prefix")
     return url.rstrip("/") + "/"
@@ -77,6 +79,9 @@ def settings(env=os.environ) -> S3Settings:
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"AWS_ENDPOINT_URL={endpoint!r}: not an http(s)://host[:port] URL")
         endpoint, use_ssl = u.netloc, u.scheme == "https"
+    if bool(env.get("AWS_ACCESS_KEY_ID")) != bool(env.get("AWS_SECRET_ACCESS_KEY")):
+        raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both (or neither, "
+                         "for a public bucket)")
     style = env.get("AWS_S3_ADDRESSING_STYLE", "path" if endpoint else "virtual")
     if style not in ("path", "virtual", "auto"):
         raise ValueError(f"AWS_S3_ADDRESSING_STYLE={style!r}: path or virtual")

@@ -189,8 +189,10 @@ class _Locks:
             raise
         return self
 
-    def check(self, unchanged=lambda: True) -> None:
+    def check(self, unchanged=lambda: True) -> bool:
+        """Whether the catalog's lock had to be taken again (see ``_CatalogLock.check``)."""
         self.catalog.check(unchanged)
+        return self.catalog.retaken
 
     def __exit__(self, *exc):
         try:

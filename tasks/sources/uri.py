@@ -132,10 +132,13 @@ def display(source: str) -> str:
 def hide_password(text: str) -> str:
     """``text`` with the password of every URL in it as ``***`` (a source, a catalog URL, a
     message quoting one): the one rule for logs, status, the lake and the warehouse."""
-    return _URL_IN_TEXT.sub(lambda m: _without_password(m.group()), text)
+    text = _URL_IN_TEXT.sub(lambda m: _without_password(m.group()), text)
+    return _CONNINFO_PASSWORD.sub(r"\1***", text)
 
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# A libpq key=value string quoted in an error (DuckDB's postgres extension prints its own).
+_CONNINFO_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
 def _without_password(url: str) -> str:

@@ -71,3 +71,18 @@ def test_a_stored_item_takes_the_run_start_as_its_ingest_time():
         entry = ItemEntry(item.uri, name[0], "0" * 64, "v1", "p", "run-1", finished, 1, name=name)
         changes.stored(item, Staged(entry, "/staged"), 0.1, {})
     assert {s.entry.ingested_at for s in changes.staged} == {report.started_at.isoformat()}
+
+
+def test_secrets_never_echoed_in_errors():
+    from tasks.sources.uri import hide_password
+
+    with pytest.raises(ValueError) as raised:
+        store.check_url("s3://AKID:s3cr3t@bucket/lake")
+    assert "s3cr3t" not in str(raised.value)
+    with pytest.raises(ValueError, match="go together"):
+        store.settings({"AWS_ACCESS_KEY_ID": "AKID"})
+    with pytest.raises(ValueError, match="PGPASSWORD"):
+        Lake(Path("/nonexistent-root"), "postgresql://frus@db/lake?password=hunter2", "s3://b/lake")
+    quoted = "Unable to connect to Postgres at \"dbname='x' host='h' password='hun\\'ter2' user='u'\""
+    assert "hun" not in hide_password(quoted) and "user='u'" in hide_password(quoted)
+    assert "hunter2" not in hide_password("password=hunter2 host=h")

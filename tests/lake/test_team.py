@@ -308,6 +308,7 @@ def test_postgres_restarted_during_a_run_takes_its_lock_again_and_completes(tmp_
     team.pg.restart(down_seconds=1)
     summary = _completed(out)
     assert summary["items_new"] == 2
+    assert "forgot this run's lock (a restart): taken again" in "".join(out.lines)
     assert _lake_rows(data) == _reference(tmp_path, src)
 
 
