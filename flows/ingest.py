@@ -330,7 +330,7 @@ def _dedupe_and_commit(lake: Lake, report: RunReport, changes: Changes, base: La
                                  "no other ingest having written since")
     with _phase(report, "commit"):
         return commit(lake, report.row(), changes.staged, changes.entries, changes.failures,
-                      base.failures, dedupe, apart)
+                      base.failures, dedupe, apart, base.data_snapshot if lake.shared else None)
 
 
 def _refresh(log, lake: Lake, report: RunReport, changes: Changes, base: LakeState, apart: bool) -> None:

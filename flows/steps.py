@@ -199,10 +199,11 @@ def deduplicate(lake: Lake, changed: set[str], staged: list[Staged], run_id: str
 
 @task(name="commit", cache_policy=NO_CACHE)
 def commit(lake: Lake, run: dict, staged: list[Staged], updated: list[ItemEntry],
-           failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe, apart: bool) -> int:
+           failures: dict[str, Failure], base_failures: dict[str, Failure], dedupe, apart: bool,
+           expect_data_snapshot: int | None = None) -> int:
     links, duplicates = dedupe if dedupe else (None, None)  # (Parquet files: deduplicate's)
     return commit_apart(lake, run, staged, updated, failures, base_failures, links, duplicates,
-                        apart=apart)
+                        apart=apart, expect_data_snapshot=expect_data_snapshot)
 
 
 @task(name="refresh-warehouse", cache_policy=NO_CACHE)

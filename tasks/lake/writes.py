@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from tasks.lake import duck
 from tasks.lake.base import (ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _CatalogLock, _LakeLock, _temp,
-                             current_snapshot)
+                             current_snapshot, last_data_snapshot)
 from tasks.lake.schema import FAILURES, ITEMS, RUNS, SCHEMAS
 from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR, file as staged_file
 from tasks.landing import TMP_PREFIX, inside, sweep_temp
@@ -54,7 +54,8 @@ class LakeWrites:
 
     def commit(self, run: dict, staged: list[Staged] = (), updated: list[ItemEntry] = (),
                failures: dict[str, Failure] | None = None, base_failures: dict[str, Failure] | None = None,
-               links: Path | None = None, duplicates: Path | None = None) -> int:
+               links: Path | None = None, duplicates: Path | None = None,
+               expect_data_snapshot: int | None = None) -> int:
         """Commit a run in one transaction; returns the new snapshot id.
 
         Args:
@@ -65,6 +66,12 @@ class LakeWrites:
                 the map before, to tell which reject rows go and which come.
             links, duplicates: Parquet files of the new duplicate links and clusters (None:
                 unchanged), read as they are inserted: their rows never enter Python.
+            expect_data_snapshot: on a shared catalog, the lake's last data snapshot the run
+                started from: if another writer committed since (the lock lost between its
+                check and this commit), nothing is committed.
+
+        Raises:
+            RuntimeError: the lake is no longer the state the run started from.
         """
         with self.connect() as con:
             # Python data enters through temp tables (duck.temp_table says why).
@@ -79,6 +86,9 @@ class LakeWrites:
                 _temp(con, "failure_rejects", [_reject_row(f) for f in came], SCHEMAS["rejects"])
             _temp(con, "replaced", [{"uri": s.entry.uri} for s in staged], pa.schema([("uri", pa.string())]))
             con.execute("BEGIN")
+            if expect_data_snapshot is not None and last_data_snapshot(con) != expect_data_snapshot:
+                raise RuntimeError("another ingest committed to the lake during this run (its lock was "
+                                   "lost): nothing was committed; run the ingest again")
             # The old rows of every staged item go first, in one statement a table: a DELETE
             # after this transaction's inserts would scan them again, item after item.
             for table in ITEM_TABLES:

@@ -86,3 +86,19 @@ def test_secrets_never_echoed_in_errors():
     quoted = "Unable to connect to Postgres at \"dbname='x' host='h' password='hun\\'ter2' user='u'\""
     assert "hun" not in hide_password(quoted) and "user='u'" in hide_password(quoted)
     assert "hunter2" not in hide_password("password=hunter2 host=h")
+
+
+def test_a_commit_on_a_lake_another_wrote_since_commits_nothing(tmp_path: Path):
+    """The last guard of one writer per catalog: a commit that expects the lake's last data
+    snapshot the run started from finds another's, and commits nothing."""
+    from tasks.records import RunReport, utcnow
+
+    lake = Lake(tmp_path / "data")
+    lake.ensure()
+    start = lake.data_snapshot()
+    row = RunReport("run-1", "src", utcnow(), utcnow(), "completed").row()
+    lake.commit(row, updated=[], failures={}, expect_data_snapshot=start)  # (its own: commits)
+    with pytest.raises(RuntimeError, match="another ingest committed"):
+        lake.commit({**row, "run_id": "run-2"}, failures={}, expect_data_snapshot=start)
+    with lake.connect(read_only=True) as con:
+        assert [r for (r,) in con.execute("SELECT run_id FROM lake.runs").fetchall()] == ["run-1"]
