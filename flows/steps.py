@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import multiprocessing
 import os
-import signal
 import tempfile
 import time
 import traceback
@@ -25,7 +23,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from tasks.lake import staging  # noqa: E402
-from tasks.lake.apart import commit_apart, deduplicate_apart, die_with_parent  # noqa: E402
+from tasks.lake.apart import commit_apart, deduplicate_apart, start_pool_worker  # noqa: E402
 from tasks.lake.catalog import Lake, Staged  # noqa: E402
 from tasks.lake.provenance import is_reviewed_source  # noqa: E402
 from tasks.records import PARSER_VERSION, Failure, ItemEntry, Lineage, utcnow  # noqa: E402
@@ -269,21 +267,6 @@ def task_runner(workers: int | None = None, dask_address: str | None = None, ite
     return WorkerPool(max_workers=workers)
 
 
-def _start_pool_worker() -> None:
-    """A worker process's start (the pool's initializer): it dies with the flow's process,
-    and leaves Ctrl-C to it.
-
-    Ctrl-C in a terminal reaches the workers too: a worker's KeyboardInterrupt came back as its
-    batch's outcome, which Prefect's future callback (``except Exception``) re-raised in the
-    pool's manager thread, killing it: the flow then waited at exit, for ever, for workers no
-    one told to stop. The flow's process decides instead (:meth:`WorkerPool.__exit__`).
-    """
-    die_with_parent()  # (the pool starts a worker from a thread that lives as long as the pool)
-    if multiprocessing.parent_process().pid != os.getppid():  # gone before the line above
-        os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class WorkerPool(ProcessPoolTaskRunner):
     """Prefect's process pool, whose worker processes never outlive the run.
 
@@ -298,7 +281,7 @@ class WorkerPool(ProcessPoolTaskRunner):
     """
 
     def __init__(self, max_workers: int | None = None):
-        super().__init__(max_workers=max_workers, initializer=_start_pool_worker)
+        super().__init__(max_workers=max_workers, initializer=start_pool_worker)
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:
         if exc_type is not None and self._executor is not None:

@@ -56,7 +56,7 @@ from tasks.dedupe.signatures import (  # noqa: F401
     band_keys, banded_agreement, canonical_text, canonical_words, containment, content_hash, dedupe_keys, dedupe_keys_of,
     jaccard, lsh_shape, minhash, minhash_signature, shingle_hashes, words_and_shingles)
 from tasks.dedupe.verify import (  # noqa: F401
-    _file_key, _name, conflict, near_similarity, repair, repaired_jaccard, same_name)
+    _file_key, _name, conflict, near_similarity, repair, repaired_jaccard, same_name, verified_pairs)
 from tasks.dedupe.cross_source import match_cross_source  # noqa: F401
 from tasks.dedupe.clusters import Links, add_link, cluster, find_duplicates, preference  # noqa: F401
 from tasks.records import DuplicateRow  # noqa: F401

@@ -13,7 +13,7 @@ from cydifflib import SequenceMatcher
 
 from tasks.dedupe.model import (DEFAULT_OCR_FLOOR, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, REPAIR_VOCABULARY,
                                 DedupeDoc)
-from tasks.dedupe.signatures import canonical_words, jaccard, shingle_hashes
+from tasks.dedupe.signatures import canonical_words, jaccard, shingle_hashes, words_and_shingles
 
 
 def _near_word(a: str, b: str) -> bool:
@@ -56,6 +56,21 @@ def near_similarity(words_a: Sequence[str], words_b: Sequence[str], sh_a: np.nda
         a, b = (words_a, words_b) if len(words_a) >= len(words_b) else (words_b, words_a)
         sim = max(sim, repaired_jaccard(a, b, shingle))
     return sim
+
+
+def verified_pairs(texts: dict[str, str], pairs: Sequence[tuple[str, str]],
+                   threshold: float = DEFAULT_THRESHOLD) -> list[tuple[str, str, float]]:
+    """The candidate ``pairs`` (doc keys, ``a`` the smaller) whose texts (``texts``: doc key
+    to text, every key of ``pairs``) verify as near duplicates: ``(a, b, similarity)`` with
+    :func:`near_similarity` at least ``threshold``, in the order of ``pairs``."""
+    got = dict(zip(texts, words_and_shingles(list(texts.values()), DEFAULT_SHINGLE)))
+    out = []
+    for a, b in pairs:
+        (words_a, sh_a), (words_b, sh_b) = got[a], got[b]
+        sim = near_similarity(words_a, words_b, sh_a, sh_b, threshold)
+        if sim >= threshold:
+            out.append((a, b, sim))
+    return out
 
 
 def _vocabulary_overlap(a: Sequence[str], b: Sequence[str]) -> float:

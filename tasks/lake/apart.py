@@ -9,8 +9,11 @@ its memory saves: there the phases run in the flow's process (:func:`runs_apart`
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import ctypes
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -72,6 +75,71 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # (no glibc: the process may outlive a killed parent)
         pass
+
+
+def start_pool_worker() -> None:
+    """A pool worker process's start (its pool's initializer): it dies with the process that
+    started it, and leaves Ctrl-C to that one (which stops the pool).
+
+    Ctrl-C in a terminal reaches the workers too: a worker's KeyboardInterrupt came back as its
+    work's outcome (in a Prefect pool, re-raised in the pool's manager thread, which killed it:
+    the flow then waited at exit, for ever, for workers no one told to stop)."""
+    die_with_parent()  # (a pool starts a worker from a thread that lives as long as the pool)
+    if multiprocessing.parent_process().pid != os.getppid():  # gone before the line above
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool of ``workers`` fresh processes (spawned: this one may hold DuckDB's threads)
+    that die with this process."""
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=start_pool_worker)
+
+
+class Offload:
+    """Calls run in a pool of ``processes`` (:func:`process_pool`) while this process goes on,
+    or here when ``processes`` is 1. Their results come in the order of the calls; at most two
+    calls a process wait at once (each holds its arguments), and a result waits in this process
+    until :meth:`ready` or :meth:`results` takes it."""
+
+    def __init__(self, processes: int):
+        self.pool = process_pool(processes) if processes > 1 else None
+        self.ahead = 2 * processes
+        self.pending: collections.deque = collections.deque()
+        for _ in range(processes if self.pool else 0):  # (started now: a spawned process's imports take a second)
+            self.pool.submit(int)
+
+    def __call__(self, fn, *args) -> None:
+        """``fn(*args)``, here or in the pool (``fn`` and ``args`` picklable)."""
+        if self.pool is None:
+            done = concurrent.futures.Future()
+            done.set_result(fn(*args))
+            self.pending.append(done)
+            return
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def ready(self) -> list:
+        """The results of the first calls not taken yet that are done, and as many more as
+        leave at most ``ahead`` calls waiting (waiting for those)."""
+        out = []
+        while self.pending and (self.pending[0].done() or len(self.pending) > self.ahead):
+            out.append(self.pending.popleft().result())
+        return out
+
+    def results(self) -> list:
+        """The results of every call not taken yet, in their order (waiting for them)."""
+        out = []
+        while self.pending:
+            out.append(self.pending.popleft().result())
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool:  # (a failure or an interrupt: the queued calls are wanted no more)
+            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
 
 
 def child_main(work) -> None:

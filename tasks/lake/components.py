@@ -17,9 +17,13 @@ from scipy.sparse.csgraph import connected_components
 
 from tasks.dedupe import DedupeDoc, Links, cluster
 from tasks.lake import duck
+from tasks.lake.apart import Offload
 from tasks.lake.catalog import ALIAS
 from tasks.lake.schema import DUPLICATES
 
+# Documents of the components clustered in one batch (Python holds one batch, or two a process
+# while processes cluster them: tasks.lake.apart.Offload).
+BATCH = 20_000
 _META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
 
 
@@ -31,8 +35,9 @@ def heads_docs(con: duckdb.DuckDBPyConnection, keys) -> dict[str, DedupeDoc]:
             for r in rows}
 
 
-def rebuild(con: duckdb.DuckDBPyConnection, run_id: str, batch: int = 20_000) -> None:
-    """``all_duplicates``: the clusters of the new state (DUPLICATES' columns)."""
+def rebuild(con: duckdb.DuckDBPyConnection, run_id: str, work=None) -> None:
+    """``all_duplicates``: the clusters of the new state (DUPLICATES' columns). ``work``: a
+    :class:`tasks.lake.apart.Offload` that clusters the batches of components (default: here)."""
     con.execute("CREATE TEMP TABLE seeds AS SELECT doc_key FROM changed_keys "
                 "UNION SELECT doc_key FROM heads WHERE doc_key LIKE 'hsg-text/%'")
     con.execute(f"INSERT INTO seeds SELECT DISTINCT doc_key FROM {ALIAS}.duplicates WHERE cluster_id IN "
@@ -44,8 +49,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, run_id: str, batch: int = 20_000) ->
                 "AND doc_key NOT IN (SELECT doc_key FROM affected)")
     con.execute("""CREATE TEMP TABLE component_batches AS
                    SELECT comp, (sum(n) OVER (ORDER BY comp) - 1) // ? AS batch
-                   FROM (SELECT comp, count(*) AS n FROM affected GROUP BY comp)""", [batch])
+                   FROM (SELECT comp, count(*) AS n FROM affected GROUP BY comp)""", [BATCH])
     n_batches = con.execute("SELECT coalesce(max(batch) + 1, 0) FROM component_batches").fetchone()[0]
+    work = work or Offload(1)
     for b in range(n_batches):
         keys = [k for (k,) in con.execute(
             "SELECT doc_key FROM affected JOIN component_batches USING (comp) WHERE batch = ?", [b]).fetchall()]
@@ -53,11 +59,18 @@ def rebuild(con: duckdb.DuckDBPyConnection, run_id: str, batch: int = 20_000) ->
         links: Links = {(a, c): (m, s) for a, c, m, s in con.execute(
             "SELECT doc_a, doc_b, method, similarity FROM all_links WHERE doc_a IN (SELECT doc_key FROM wanted)"
         ).fetchall()}
-        rows = cluster(docs, links)
-        columns = {name: [getattr(r, name) for r in rows] for name in DUPLICATES.names if name != "run_id"}
-        duck.temp_table(con, "_batch_rows", pa.table({**columns, "run_id": [run_id] * len(rows)}, schema=DUPLICATES))
-        con.execute("INSERT INTO all_duplicates SELECT * FROM _batch_rows")
+        work(_rows, docs, links, run_id)
+        for rows in work.ready() if b < n_batches - 1 else work.results():
+            duck.temp_table(con, "_batch_rows", rows)
+            con.execute("INSERT INTO all_duplicates SELECT * FROM _batch_rows")
     con.execute("DROP TABLE IF EXISTS _batch_rows")
+
+
+def _rows(docs: dict[str, DedupeDoc], links: Links, run_id: str) -> pa.Table:
+    """The DUPLICATES rows of :func:`tasks.dedupe.cluster` of ``docs`` and ``links``."""
+    rows = cluster(docs, links)
+    columns = {name: [getattr(r, name) for r in rows] for name in DUPLICATES.names if name != "run_id"}
+    return pa.table({**columns, "run_id": [run_id] * len(rows)}, schema=DUPLICATES)
 
 
 def _affected(con: duckdb.DuckDBPyConnection) -> None:

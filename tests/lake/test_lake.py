@@ -4,6 +4,7 @@ and a PostgreSQL catalog."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,33 @@ def test_lake_dedupe_equals_batch_dedupe(tmp_path: Path, volumes_dir: Path, corp
     assert len(lake) >= 10 and {r[3] for r in lake} == {"near", "cross-source"}
     volumes = {frozenset(k.split("/")[0] for c, k, *_ in lake if c == cid) for cid, *_ in lake}
     assert frozenset({"frus1901China", "frus1901"}) in volumes  # a link across two runs' volumes
+
+
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
+def test_dedupe_in_processes_equals_dedupe_here(tmp_path: Path, volumes_dir: Path, corpus: Path, monkeypatch):
+    """A big run verifies its near candidates and makes its clusters in processes of their own,
+    a part at a time: the same links and clusters as one process makes."""
+    from tasks.lake import apart, components, dedupe as lake_dedupe
+
+    src = _copy(volumes_dir, ["frus1901China.xml", "frus1873p2v3.xml", "frus1901.xml"], tmp_path / "src")
+    shutil.copy2(corpus / "frus" / "excerpts" / "frus1938v03-d83.xml", src)
+    shutil.copy2(corpus / "seed" / "000_06e3c999c372cd2d.txt", src)
+    pools = []
+    monkeypatch.setattr(apart, "process_pool", lambda n, real=apart.process_pool: pools.append(n) or real(n))
+    got = []
+    for pool_from in (10 ** 9, 0):
+        monkeypatch.setattr(lake_dedupe, "POOL_FROM", pool_from)
+        monkeypatch.setattr(lake_dedupe, "VERIFY_KEYS", 8)  # many parts
+        monkeypatch.setattr(components, "BATCH", 5)  # many batches of components
+        data = tmp_path / f"data-{pool_from}"
+        run_ingest(source=str(src), data_dir=str(data), workers=1)
+        with Lake(data).connect(read_only=True) as con:
+            got.append([con.execute(f"SELECT * EXCLUDE (run_id) FROM lake.{t} ORDER BY ALL").fetchall()
+                        for t in ("links", "duplicates")])
+    assert pools == [os.cpu_count()] and pools[0] > 1  # (the second run's)
+    assert got[0] == got[1]
+    links, duplicates = got[0]
+    assert {r[2] for r in links} >= {"near", "cross-source"} and len(duplicates) >= 10
 
 
 STATE = ("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM parts), "
