@@ -84,7 +84,8 @@ def start_pool_worker() -> None:
     Ctrl-C in a terminal reaches the workers too: a worker's KeyboardInterrupt came back as its
     work's outcome (in a Prefect pool, re-raised in the pool's manager thread, which killed it:
     the flow then waited at exit, for ever, for workers no one told to stop)."""
-    die_with_parent()  # (a pool starts a worker from a thread that lives as long as the pool)
+    die_with_parent()  # (its parent: the thread that started it, which lives as long as the pool's
+    # owner: Prefect's pool starts workers from its manager thread, Offload from its caller's)
     if multiprocessing.parent_process().pid != os.getppid():  # gone before the line above
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -99,13 +100,13 @@ def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 
 class Offload:
     """Calls run in a pool of ``processes`` (:func:`process_pool`) while this process goes on,
-    or here when ``processes`` is 1. Their results come in the order of the calls; at most two
-    calls a process wait at once (each holds its arguments), and a result waits in this process
-    until :meth:`ready` or :meth:`results` takes it."""
+    or here when ``processes`` is 1. Their results come in the order of the calls, and wait in
+    this process until :meth:`ready` or :meth:`results` takes them; a caller that takes
+    :meth:`ready` after each call holds the arguments of ``processes + 1`` calls at most."""
 
     def __init__(self, processes: int):
         self.pool = process_pool(processes) if processes > 1 else None
-        self.ahead = 2 * processes
+        self.ahead = processes + 1
         self.pending: collections.deque = collections.deque()
         for _ in range(processes if self.pool else 0):  # (started now: a spawned process's imports take a second)
             self.pool.submit(int)
@@ -138,8 +139,12 @@ class Offload:
         return self
 
     def __exit__(self, *exc):
-        if self.pool:  # (a failure or an interrupt: the queued calls are wanted no more)
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+        if self.pool is None:
+            return
+        if exc[0] is not None:  # a failure or an interrupt: no call is wanted any more, and
+            for process in list((self.pool._processes or {}).values()):  # the pool's exit
+                process.kill()  # would wait for the running and queued ones
+        self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
 
 
 def child_main(work) -> None:

@@ -5,7 +5,8 @@ state's links), ``heads`` / ``head_ids`` (the documents, numbered) and ``changed
 link components that hold a changed document, a page, or a member of an old cluster of one are
 clustered again with :func:`tasks.dedupe.cluster` (clusters never span two components, so a
 batch of whole components gives the rows the whole graph would); every other cluster keeps its
-rows. Python holds the graph as two integer arrays and one batch of components at a time.
+rows. Python holds the graph as two integer arrays and one batch of components at a time
+(one more a process that clusters them, for a big run: ``tasks.lake.apart.Offload``).
 """
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from tasks.lake.apart import Offload
 from tasks.lake.catalog import ALIAS
 from tasks.lake.schema import DUPLICATES
 
-# Documents of the components clustered in one batch (Python holds one batch, or two a process
-# while processes cluster them: tasks.lake.apart.Offload).
+# Documents of the components clustered in one batch.
 BATCH = 20_000
 _META = "doc_key, format, reviewed, file_number, date_min, sender, recipient, rank"
 

@@ -42,6 +42,7 @@ EMPTY_HASH = content_hash("")
 # first ingest of 50 copies of the corpus spent 14 s in one, 6 s in the other, on one core);
 # and the documents whose texts one query reads for the verification.
 POOL_FROM = 20_000
+POOL_MAX = 4
 VERIFY_KEYS = 2_000
 
 
@@ -58,8 +59,9 @@ def deduplicate(lake: Lake, changed: Iterable[str], staged: list[Staged], run_id
         out: an existing folder.
 
     Links and clusters stay in DuckDB temp tables (under its memory limit, spilled when
-    needed); Python holds one batch of candidates or of link components at a time, so a first
-    ingest of the whole series costs what a batch costs.
+    needed); Python holds one batch of candidates or of link components at a time (a big run:
+    one more a verifying process, :func:`_processes`), so a first ingest of the whole series
+    costs what a few batches cost.
     """
     # (staged in the store, by workers elsewhere: the documents are read many times, from here)
     staged = [Staged(s.entry, staging.local_copy(s.folder, out / "staged", ("documents",))) for s in staged]
@@ -287,9 +289,13 @@ def _parts(pairs: list[tuple[str, str]], keys: int) -> Iterable[list[tuple[str, 
 
 def _processes(changed: int) -> int:
     """How many processes verify and cluster for a run that changes ``changed`` documents
-    (1: this one): from ``POOL_FROM`` on, one a core."""
-    cores = os.cpu_count() or 1
-    return cores if changed >= POOL_FROM else 1
+    (1: this one): from ``POOL_FROM`` on, one a core this process may use, ``POOL_MAX`` at
+    most (each holds its imports, about 160 MB, and its part or batch)."""
+    return min(_cores(), POOL_MAX) if changed >= POOL_FROM else 1
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 def _cross_source(con: duckdb.DuckDBPyConnection, staged: dict[str, str], threshold: float) -> None:
