@@ -263,13 +263,14 @@ def _near(con: duckdb.DuckDBPyConnection, staged: dict[str, str], threshold: flo
         # Verified VERIFY_KEYS documents' texts at a time, read in one query (a volume's
         # candidates' texts a query were one volume's and a few of each volume they point
         # to: at 50 copies, 745 queries read 5,794 files for 25,003 texts, 10 of 54 s).
-        verified = []
         for part in _parts(pairs, VERIFY_KEYS):
             work(verified_pairs, _texts(con, {k for p in part for k in p}, staged, uri_of), part, threshold)
-            verified += work.ready()
-        for a, b, sim in itertools.chain.from_iterable(verified + work.results()):
-            add_link(links, a, b, "near", sim)
-        _flush(con, links)
+            for a, b, sim in itertools.chain.from_iterable(work.ready()):
+                add_link(links, a, b, "near", sim)
+        _flush(con, links)  # (the parts still at work go on while the next chunk is read)
+    for a, b, sim in itertools.chain.from_iterable(work.results()):
+        add_link(links, a, b, "near", sim)
+    _flush(con, links)
     con.execute("DROP TABLE near_pairs")
 
 
