@@ -84,8 +84,9 @@ def start_pool_worker() -> None:
     Ctrl-C in a terminal reaches the workers too: a worker's KeyboardInterrupt came back as its
     work's outcome (in a Prefect pool, re-raised in the pool's manager thread, which killed it:
     the flow then waited at exit, for ever, for workers no one told to stop)."""
-    die_with_parent()  # (its parent: the thread that started it, which lives as long as the pool's
-    # owner: Prefect's pool starts workers from its manager thread, Offload from its caller's)
+    # (the kernel's "parent" is the thread that started the worker: Prefect's pool starts them
+    # from its manager thread, Offload from its caller's, both living as long as the pool)
+    die_with_parent()
     if multiprocessing.parent_process().pid != os.getppid():  # gone before the line above
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -94,8 +95,8 @@ def start_pool_worker() -> None:
 def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` fresh processes (spawned: this one may hold DuckDB's threads)
     that die with this process."""
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=start_pool_worker)
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_pool_worker)
 
 
 class Offload:
