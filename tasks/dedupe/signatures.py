@@ -248,14 +248,16 @@ def _segment_minima(h32: np.ndarray, counts: np.ndarray, num_perm: int, used: in
                     chunk: int = 8192) -> np.ndarray:
     """The first ``used`` of ``minhash(...).hashvalues`` of each run of ``counts`` values of
     ``h32``, in row chunks."""
-    a, b = (p[:used] for p in _permutations(num_perm))
+    # (a permutation a row, a shingle a column: the reduction runs along contiguous memory,
+    # half the time of a shingle a row)
+    a, b = (p[:used, None] for p in _permutations(num_perm))
     values = np.full((len(counts), used), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     owner = np.repeat(np.arange(len(counts)), counts)
     for start in range(0, len(h32), chunk):
-        part = h32[start:start + chunk, None] * a + b
+        part = h32[None, start:start + chunk] * a + b
         who = owner[start:start + chunk]
         cuts = np.flatnonzero(np.diff(who)) + 1
         firsts = np.concatenate(([0], cuts))
         docs = who[firsts]
-        values[docs] = np.minimum(values[docs], np.minimum.reduceat(part, firsts, axis=0))
+        values[docs] = np.minimum(values[docs], np.minimum.reduceat(part, firsts, axis=1).T)
     return values

@@ -85,15 +85,18 @@ def encoded_words(texts: Sequence[str]) -> EncodedWords:
     if len(in_word) and in_word[0]:
         edges = np.concatenate(([0], edges))
     starts, ends = edges[0::2], edges[1::2]  # (the last point is \x00: every run ends)
-    if ascii_only:
-        utf8 = points[in_word]
-        sizes = ends - starts
+    word_points = points[in_word]  # the words' code points, end to end
+    sizes = ends - starts
+    if not ascii_only:
+        # Their UTF-8 by a round trip through str, in C (a word holds no surrogate: none is
+        # alphanumeric); a word's byte size is its points plus the extra bytes of its wide ones.
+        utf8 = np.frombuffer(word_points.tobytes().decode("utf-32-le").encode("utf-8"), dtype=np.uint8)
+        wide = np.flatnonzero(word_points >= 0x80)
+        extra = 1 + (word_points[wide] >= 0x800).astype(np.int64) + (word_points[wide] >= 0x10000)
+        owner = np.searchsorted(np.cumsum(sizes), wide, side="right")  # the word of each wide point
+        sizes = sizes + np.bincount(owner, weights=extra, minlength=len(sizes)).astype(np.int64)
     else:
-        width = (1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)).astype(np.uint8)
-        at = np.zeros(len(points) + 1, dtype=np.int64)  # byte offset of each point
-        np.cumsum(width, dtype=np.int64, out=at[1:])
-        utf8 = np.frombuffer(whole.encode("utf-8", "surrogatepass"), dtype=np.uint8)[np.repeat(in_word, width)]
-        sizes = at[ends] - at[starts]
+        utf8 = word_points
     offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     words = pa.LargeStringArray.from_buffers(len(sizes), pa.py_buffer(offsets), pa.py_buffer(utf8))
