@@ -59,9 +59,10 @@ def run_apart(module: str, *args: str) -> str:
     Raises:
         RuntimeError: the child failed; the message is its one-line reason.
     """
-    # The child imports the code this process runs (a checkout beside the installed one, too).
+    # The child imports the code this process runs (a checkout beside the installed one, too;
+    # -P: not the one in the working directory, which `-m` would put first).
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CODE_ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-P", "-m", module, *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         raise RuntimeError(lines[-1] if lines else f"{module} exited with {proc.returncode}")
