@@ -247,7 +247,7 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
 def _segment_minima(h32: np.ndarray, counts: np.ndarray, num_perm: int, used: int,
                     chunk: int = 8192) -> np.ndarray:
     """The first ``used`` of ``minhash(...).hashvalues`` of each run of ``counts`` values of
-    ``h32``, in row chunks."""
+    ``h32``, in chunks of ``chunk`` shingles."""
     # (a permutation a row, a shingle a column: the reduction runs along contiguous memory,
     # half the time of a shingle a row)
     a, b = (p[:used, None] for p in _permutations(num_perm))

@@ -8,7 +8,8 @@ item, and a folder is whole once complete: locally its files go into a temporary
 renamed into place; in a store, where each object appears whole but a folder has no rename,
 a ``_complete`` object is written last. The name is the content, the source URI and the parser
 version: a run resumed after a kill finds what it had staged and parses nothing again. The
-commit inserts the rows into the lake's tables in its one transaction; staged folders are
+commit takes the rows into the lake's tables in its one transaction (a lake in a folder: the
+files themselves, linked and registered; :meth:`LakeWrites.commit`); staged folders are
 removed after the commit.
 """
 from __future__ import annotations
@@ -31,6 +32,10 @@ from tasks.lake.schema import SCHEMAS
 STAGING = "lake/staging"
 ITEM_TABLES = tuple(SCHEMAS)  # the tables whose rows belong to one source item (by source_uri)
 COMPLETE = "_complete"  # in a store: written after an item's files
+# zstd at DuckLake's level (3): a lake in a folder keeps the staged files of its big tables as
+# its data files (the commit registers them). Half as dear again to write as lz4, whose files
+# were 60 % larger (the corpus: 0.38 s and 16.0 MB a copy, against 0.26 s and 25.9 MB).
+WRITE_OPTIONS = {"compression": "zstd", "compression_level": 3}
 
 
 def staged_dir(root: str | Path, lineage: Lineage) -> str:
@@ -60,8 +65,7 @@ def stage_volume(root: str | Path, volume: Volume, documents: list[Document], re
     tmp.mkdir(parents=True)
     try:
         for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
-            # (lz4: a staged file is read once, by the commit; zstd took twice the time to write)
-            pq.write_table(rows, tmp / f"{table}.parquet", compression="lz4")
+            pq.write_table(rows, tmp / f"{table}.parquet", **WRITE_OPTIONS)
         os.replace(tmp, final_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -78,7 +82,7 @@ def _stage_in_store(final: str, volume: Volume, documents: list[Document], rejec
     if all(i.type == pafs.FileType.File for i in fs.get_file_info([f"{base}/{n}" for n in names])):
         return final  # (all of them: the lake's orphan sweep may have taken a day-old file)
     for table, rows in _tables(volume, documents, rejects, lineage, is_volume, references).items():
-        pq.write_table(rows, f"{base}/{table}.parquet", filesystem=fs, compression="lz4")
+        pq.write_table(rows, f"{base}/{table}.parquet", filesystem=fs, **WRITE_OPTIONS)
     with fs.open_output_stream(f"{base}/{COMPLETE}") as out:
         out.write(b"")
     return final

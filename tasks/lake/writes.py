@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tasks.lake import duck
 from tasks.lake.base import (ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _CatalogLock, _LakeLock, _temp,
@@ -21,10 +22,15 @@ from tasks.records import PARSER_VERSION, Failure, ItemEntry
 from tasks.sources import volume_id
 
 
-# Staged items a commit's INSERT takes: the tables are partitioned by volume, and DuckDB holds
-# a buffer for each partition a statement writes. Committing 57 volumes (3 copies of the
-# corpus): one INSERT a table 2.81 s and 582 MB, one per 32 items 2.75 s and 366 MB.
+# Staged items a commit's INSERT takes (a lake in object storage): the tables are partitioned
+# by volume, and DuckDB holds a buffer for each partition a statement writes. Committing 57
+# volumes (3 copies of the corpus): one INSERT a table 2.81 s and 582 MB, one per 32 items
+# 2.75 s and 366 MB.
 COMMIT_ITEMS = 32
+# The tables whose staged files a lake in a folder takes as they are: the big ones. The others
+# hold a row or a few an item, which DuckLake's INSERT keeps in its catalog (data inlining)
+# rather than in a file an item.
+PLACED_TABLES = ("documents", "parts", "footnotes")
 
 
 class LakeWrites:
@@ -73,6 +79,12 @@ class LakeWrites:
         Raises:
             RuntimeError: the lake is no longer the state the run started from.
         """
+        # A lake in a folder takes the staged files themselves as its data files, linked into
+        # it and registered (no rewrite: at 50 copies of the corpus, the INSERTs of documents
+        # and parts took 12 s each); a lake in object storage gets DuckLake's own copy of them.
+        # If the transaction fails, the placed files are orphans, which the housekeeping
+        # deletes a day later (deleting them here could take a commit whose end was lost).
+        placed = None if self.remote else _placed(self.data_path, staged, run["run_id"])
         with self.connect() as con:
             # Python data enters through temp tables (duck.temp_table says why).
             entries = [s.entry for s in staged] + list(updated)
@@ -93,10 +105,15 @@ class LakeWrites:
             # after this transaction's inserts would scan them again, item after item.
             for table in ITEM_TABLES:
                 con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
-            # Then one INSERT a table over the staged files of COMMIT_ITEMS items at a time.
+            # Then the new rows: the placed files, registered; the rest one INSERT a table over
+            # the staged files of COMMIT_ITEMS items at a time.
+            for table, files in (placed or {}).items():
+                if files:
+                    con.execute("CALL ducklake_add_data_files(?, ?, ?)", [ALIAS, table, files])
+            inserted = [t for t in ITEM_TABLES if placed is None or t not in placed]
             for start in range(0, len(staged), COMMIT_ITEMS):
                 group = staged[start:start + COMMIT_ITEMS]
-                for table in ITEM_TABLES:
+                for table in inserted:
                     con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
                                 [[staged_file(s.folder, table) for s in group]])
             if entries:
@@ -209,6 +226,42 @@ class _Locks:
             self.catalog.__exit__(*exc)
         finally:
             self.local.__exit__(*exc)
+
+
+def _placed(data_path: str, staged: list[Staged], run_id: str) -> dict[str, list[str]]:
+    """Each staged item's files of :data:`PLACED_TABLES` that hold rows, linked (or, on
+    another file system, copied) into the lake's data folder where DuckLake puts a volume's
+    files (``main/<table>/volume_id=<volume>/``: a registered file's partition is read from
+    its path), under names of this run's; returns them by table."""
+    placed: dict[str, list[str]] = {table: [] for table in PLACED_TABLES}
+    for n, item in enumerate(staged):
+        for table in PLACED_TABLES:
+            source = staged_file(item.folder, table)
+            meta = pq.read_metadata(source)
+            if meta.num_rows == 0:
+                continue
+            if not _of_volume(meta, item.entry.volume_id):  # (its path would misname its partition)
+                raise RuntimeError(f"{source}: rows of another volume than {item.entry.volume_id}")
+            target = Path(data_path, "main", table, f"volume_id={item.entry.volume_id}",
+                          f"staged-{run_id}-{n:05d}.parquet")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # (a killed commit of this run's)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+            placed[table].append(str(target))
+    return placed
+
+
+def _of_volume(meta: pq.FileMetaData, volume_id: str) -> bool:
+    """Whether every row of a Parquet file (by its statistics) has ``volume_id``."""
+    column = meta.schema.names.index("volume_id")
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max or stats.null_count or not stats.min == stats.max == volume_id:
+            return False
+    return True
 
 
 def _mtime(path: Path) -> float:

@@ -188,6 +188,62 @@ def _state(data: Path) -> tuple:
         return con.execute(STATE).fetchone()
 
 
+def _data_files(data: Path) -> dict[str, list[tuple]]:
+    """The current data files of the lake's item tables: (name, relative, partition value)."""
+    with Lake(data).connect(read_only=True) as con:
+        rows = con.execute("""
+            SELECT t.table_name, f.path, f.path_is_relative, v.partition_value
+            FROM __ducklake_metadata_lake.ducklake_data_file f
+            JOIN __ducklake_metadata_lake.ducklake_table t ON t.table_id = f.table_id AND t.end_snapshot IS NULL
+            LEFT JOIN __ducklake_metadata_lake.ducklake_file_partition_value v USING (data_file_id)
+            WHERE f.end_snapshot IS NULL AND t.table_name IN ('documents', 'parts', 'footnotes')
+            ORDER BY ALL""").fetchall()
+    out: dict[str, list[tuple]] = {}
+    for table, path, relative, partition in rows:
+        out.setdefault(table, []).append((path.rsplit("/", 1)[1], relative, partition))
+    return out
+
+
+@pytest.mark.usefixtures("prefect_api")  # runs a flow
+def test_a_lake_in_a_folder_registers_its_staged_files(tmp_path: Path, volumes_dir: Path, monkeypatch):
+    """A lake in a folder takes the staged files as its data files (linked into it and
+    registered, not rewritten): its rows equal those of the INSERT that a lake in a store takes,
+    after a first ingest and after a change; the replaced file goes with the housekeeping."""
+    from tasks.lake import writes
+    from tests.lake.test_team import _lake_rows
+
+    src, placed, written = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "placed", tmp_path / "written"
+
+    def both() -> None:
+        run_ingest(source=str(src), data_dir=str(placed), workers=1)
+        with monkeypatch.context() as m:
+            m.setattr(writes, "_placed", lambda *args: None)  # (the INSERT of a lake in a store)
+            run_ingest(source=str(src), data_dir=str(written), workers=1)
+        assert _lake_rows(placed) == _lake_rows(written)
+        assert _rows(placed) == _rows(written)
+        assert not any((placed / "lake" / "staging").iterdir())  # (cleared: the lake's links remain)
+
+    both()
+    files = _data_files(placed)
+    volumes = sorted(name.removesuffix(".xml") for name in SMALL)
+    for table in writes.PLACED_TABLES:
+        assert [(relative, partition) for _, relative, partition in files[table]] == [(True, v) for v in volumes]
+        assert all(name.startswith("staged-") for name, _, _ in files[table])
+        assert not any(name.startswith("staged-") for name, _, _ in _data_files(written)[table])
+    path = src / SMALL[1]
+    xml = path.read_text()
+    at = xml.index("</p>", xml.index('type="document"'))
+    path.write_text(xml[:at] + " Zanzibarite amendment." + xml[at:])
+    both()
+    assert db.query(placed, "SELECT count(*) FROM mentions('Zanzibarite amendment')")[1] == [(1,)]
+    old = {name for name, _, _ in files["documents"]} - {name for name, _, _ in _data_files(placed)["documents"]}
+    assert len(old) == 1
+    (on_disk,) = (placed / "lake" / "data" / "main" / "documents").rglob(old.pop())
+    Lake(placed).maintain(keep="0 seconds")
+    assert not on_disk.exists()
+    assert _rows(placed) == _rows(written)
+
+
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
 def test_readers_see_no_error_and_no_mixed_state(tmp_path: Path, volumes_dir: Path):
     src, data = _copy(volumes_dir, SMALL[:1], tmp_path / "src"), tmp_path / "data"
