@@ -6,6 +6,7 @@ import fcntl
 import os
 import shutil
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -109,12 +110,15 @@ def corpus_lake(tmp_path_factory, corpus: Path, prefect_api) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _default_sigint():
+def _default_sigint(request):
     """Each test starts with Python's own Ctrl-C (KeyboardInterrupt), whatever an earlier test
-    of its worker process left: under `make test` a worker was once found with SIGINT
-    ignored after a corpus ingest (not reproduced alone), and then the interrupt tests fail
-    (their children inherit the ignore)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    of its worker process left, and a warning names the test it found otherwise: under `make
+    test` a worker was once found with SIGINT ignored after a corpus ingest (not reproduced
+    since), and then the interrupt tests fail (their children inherit the ignore)."""
+    found = signal.getsignal(signal.SIGINT)
+    if found is not signal.default_int_handler:
+        warnings.warn(f"SIGINT was {found!r} before {request.node.nodeid}: set back to the default")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Fixtures whose tests are slow by nature: a flow run (Prefect), a server in a child process.

@@ -17,7 +17,7 @@ from tasks.lake.base import (ALIAS, KEEP_SNAPSHOTS, RUNS_FILE, Staged, _CatalogL
                              current_snapshot, last_data_snapshot)
 from tasks.lake.schema import FAILURES, ITEMS, RUNS, SCHEMAS
 from tasks.lake.staging import ITEM_TABLES, STAGING as STAGING_DIR, file as staged_file
-from tasks.landing import TMP_PREFIX, inside, sweep_temp
+from tasks.landing import TMP_PREFIX, fsync_path, inside, sweep_temp
 from tasks.records import PARSER_VERSION, Failure, ItemEntry
 from tasks.sources import volume_id
 
@@ -29,8 +29,10 @@ from tasks.sources import volume_id
 COMMIT_ITEMS = 32
 # The tables whose staged files a lake in a folder takes as they are: the big ones. The others
 # hold a row or a few an item, which DuckLake's INSERT keeps in its catalog (data inlining)
-# rather than in a file an item.
+# rather than in a file an item; and so do the items of fewer than PLACE_FROM_DOCUMENTS
+# documents (a page text: an INSERT writes one file for the items of a volume it takes).
 PLACED_TABLES = ("documents", "parts", "footnotes")
+PLACE_FROM_DOCUMENTS = 20
 
 
 class LakeWrites:
@@ -79,13 +81,15 @@ class LakeWrites:
         Raises:
             RuntimeError: the lake is no longer the state the run started from.
         """
-        # A lake in a folder takes the staged files themselves as its data files, linked into
-        # it and registered (no rewrite: at 50 copies of the corpus, the INSERTs of documents
-        # and parts took 12 s each); a lake in object storage gets DuckLake's own copy of them.
-        # If the transaction fails, the placed files are orphans, which the housekeeping
-        # deletes a day later (deleting them here could take a commit whose end was lost).
-        placed = None if self.remote else _placed(self.data_path, staged, run["run_id"])
         with self.connect() as con:
+            # A lake in a folder takes the staged files themselves as its data files, linked
+            # into it and registered (no rewrite: at 50 copies of the corpus, the INSERTs of
+            # documents and parts took 12 s each); a lake in object storage gets DuckLake's own
+            # copy of them. If the transaction fails, the placed files are orphans, which the
+            # housekeeping deletes a day later (deleting them here could take a commit whose
+            # end was lost). (A "key=value" folder in the path would be read as a partition.)
+            local = not self.remote and "=" not in self.data_path
+            placed = _placed(con, self.data_path, staged, run["run_id"]) if local else {}
             # Python data enters through temp tables (duck.temp_table says why).
             entries = [s.entry for s in staged] + list(updated)
             _temp(con, "new_items", [asdict(e) for e in entries], ITEMS)
@@ -105,17 +109,21 @@ class LakeWrites:
             # after this transaction's inserts would scan them again, item after item.
             for table in ITEM_TABLES:
                 con.execute(f"DELETE FROM {ALIAS}.{table} WHERE source_uri IN (SELECT uri FROM replaced)")
-            # Then the new rows: the placed files, registered; the rest one INSERT a table over
-            # the staged files of COMMIT_ITEMS items at a time.
-            for table, files in (placed or {}).items():
-                if files:
-                    con.execute("CALL ducklake_add_data_files(?, ?, ?)", [ALIAS, table, files])
-            inserted = [t for t in ITEM_TABLES if placed is None or t not in placed]
+            # Then the new rows: the placed files, registered (allow_missing: a column the file
+            # lacks is NULL, as in the INSERT); the rest one INSERT a table over the staged
+            # files of COMMIT_ITEMS items at a time.
+            for table in PLACED_TABLES:
+                if files := [f[table] for f in placed.values() if table in f]:
+                    con.execute("CALL ducklake_add_data_files(?, ?, ?, allow_missing => true)",
+                                [ALIAS, table, files])
             for start in range(0, len(staged), COMMIT_ITEMS):
                 group = staged[start:start + COMMIT_ITEMS]
-                for table in inserted:
-                    con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
-                                [[staged_file(s.folder, table) for s in group]])
+                for table in ITEM_TABLES:
+                    files = [staged_file(s.folder, table) for s in group
+                             if table not in PLACED_TABLES or s.entry.uri not in placed]
+                    if files:
+                        con.execute(f"INSERT INTO {ALIAS}.{table} BY NAME SELECT * FROM read_parquet(?)",
+                                    [files])
             if entries:
                 con.execute(f"DELETE FROM {ALIAS}.items WHERE uri IN (SELECT uri FROM new_items)")
                 con.execute(f"INSERT INTO {ALIAS}.items BY NAME SELECT * FROM new_items")
@@ -228,30 +236,64 @@ class _Locks:
             self.local.__exit__(*exc)
 
 
-def _placed(data_path: str, staged: list[Staged], run_id: str) -> dict[str, list[str]]:
-    """Each staged item's files of :data:`PLACED_TABLES` that hold rows, linked (or, on
-    another file system, copied) into the lake's data folder where DuckLake puts a volume's
-    files (``main/<table>/volume_id=<volume>/``: a registered file's partition is read from
-    its path), under names of this run's; returns them by table."""
-    placed: dict[str, list[str]] = {table: [] for table in PLACED_TABLES}
+def _placed(con, data_path: str, staged: list[Staged], run_id: str) -> dict[str, dict[str, str]]:
+    """The staged files of :data:`PLACED_TABLES` that hold rows, of each item that has
+    :data:`PLACE_FROM_DOCUMENTS` documents or more, linked (or, on another file system,
+    copied) into its table's folder of the lake, ``volume_id=<volume>/`` where DuckLake reads
+    a registered file's partition, under names of this run's, and synced to disk (DuckDB syncs
+    the files it writes); returns them by item URI and table (an item placed: all its rows of
+    those tables). An item stays out whose volume id reads as a NULL partition (``null``) or
+    whose file's statistics do not show its volume alone; all do where a table's folder is
+    not inside the data path (its files' paths would be stored whole)."""
+    folders = _table_folders(con, data_path)
+    if folders is None:
+        return {}
+    placed: dict[str, dict[str, str]] = {}
     for n, item in enumerate(staged):
-        for table in PLACED_TABLES:
-            source = staged_file(item.folder, table)
-            meta = pq.read_metadata(source)
+        volume = item.entry.volume_id
+        if (item.entry.documents or 0) < PLACE_FROM_DOCUMENTS or volume.lower() == "null":
+            continue
+        sources = {table: staged_file(item.folder, table) for table in PLACED_TABLES}
+        metas = {table: pq.read_metadata(path) for table, path in sources.items()}
+        if not all(m.num_rows == 0 or _of_volume(m, volume) for m in metas.values()):
+            continue
+        files = {}
+        for table, meta in metas.items():
             if meta.num_rows == 0:
                 continue
-            if not _of_volume(meta, item.entry.volume_id):  # (its path would misname its partition)
-                raise RuntimeError(f"{source}: rows of another volume than {item.entry.volume_id}")
-            target = Path(data_path, "main", table, f"volume_id={item.entry.volume_id}",
-                          f"staged-{run_id}-{n:05d}.parquet")
+            target = folders[table] / f"volume_id={volume}" / f"staged-{run_id}-{n:05d}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)  # (a killed commit of this run's)
             try:
-                os.link(source, target)
+                os.link(sources[table], target)
+            except FileExistsError:
+                raise
             except OSError:
-                shutil.copyfile(source, target)
-            placed[table].append(str(target))
+                shutil.copyfile(sources[table], target)
+            os.utime(target)  # (the orphans' sweep counts a day from the placing, not the staging)
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            files[table] = str(target)
+        placed[item.entry.uri] = files
+    for folder in {Path(f).parent for files in placed.values() for f in files.values()}:
+        fsync_path(folder)
     return placed
+
+
+def _table_folders(con, data_path: str) -> dict[str, Path] | None:
+    """The folder of each of :data:`PLACED_TABLES` in the lake (the data path it is attached
+    with, the schema's and the table's relative paths), or None if one is not relative."""
+    meta = f"__ducklake_metadata_{ALIAS}"
+    rows = con.execute(f"""
+        SELECT t.table_name, s.path, s.path_is_relative, t.path, t.path_is_relative
+        FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id)
+        WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL AND t.table_name IN ?""",
+                       [list(PLACED_TABLES)]).fetchall()
+    if len(rows) != len(PLACED_TABLES) or not all(s_rel and t_rel for _, _, s_rel, _, t_rel in rows):
+        return None
+    return {table: Path(data_path, schema_path, table_path) for table, schema_path, _, table_path, _ in rows}
 
 
 def _of_volume(meta: pq.FileMetaData, volume_id: str) -> bool:

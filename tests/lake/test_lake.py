@@ -205,19 +205,22 @@ def _data_files(data: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
-def test_a_lake_in_a_folder_registers_its_staged_files(tmp_path: Path, volumes_dir: Path, monkeypatch):
-    """A lake in a folder takes the staged files as its data files (linked into it and
-    registered, not rewritten): its rows equal those of the INSERT that a lake in a store takes,
-    after a first ingest and after a change; the replaced file goes with the housekeeping."""
+def test_a_lake_in_a_folder_registers_its_staged_files(tmp_path: Path, volumes_dir: Path, corpus: Path,
+                                                       monkeypatch):
+    """A lake in a folder takes the staged files of its volumes as its data files (linked into
+    it and registered, not rewritten; a page text's one document is INSERTed): its rows equal
+    those of the INSERT that a lake in a store takes, after a first ingest and after a change;
+    the replaced file goes with the housekeeping."""
     from tasks.lake import writes
     from tests.lake.test_team import _lake_rows
 
     src, placed, written = _copy(volumes_dir, SMALL, tmp_path / "src"), tmp_path / "placed", tmp_path / "written"
+    (src / "d83.txt").write_bytes((corpus / "seed" / "000_06e3c999c372cd2d.txt").read_bytes())
 
     def both() -> None:
         run_ingest(source=str(src), data_dir=str(placed), workers=1)
         with monkeypatch.context() as m:
-            m.setattr(writes, "_placed", lambda *args: None)  # (the INSERT of a lake in a store)
+            m.setattr(writes, "_placed", lambda *args: {})  # (the INSERT of a lake in a store)
             run_ingest(source=str(src), data_dir=str(written), workers=1)
         assert _lake_rows(placed) == _lake_rows(written)
         assert _rows(placed) == _rows(written)
@@ -227,9 +230,11 @@ def test_a_lake_in_a_folder_registers_its_staged_files(tmp_path: Path, volumes_d
     files = _data_files(placed)
     volumes = sorted(name.removesuffix(".xml") for name in SMALL)
     for table in writes.PLACED_TABLES:
-        assert [(relative, partition) for _, relative, partition in files[table]] == [(True, v) for v in volumes]
-        assert all(name.startswith("staged-") for name, _, _ in files[table])
+        staged = [(relative, partition) for name, relative, partition in files[table] if name.startswith("staged-")]
+        assert staged == [(True, v) for v in volumes]
         assert not any(name.startswith("staged-") for name, _, _ in _data_files(written)[table])
+    with Lake(placed).connect(read_only=True) as con:  # the page: INSERTed (its one row kept in the catalog)
+        assert con.execute("SELECT count(*) FROM lake.documents WHERE source_uri LIKE '%/d83.txt'").fetchone() == (1,)
     path = src / SMALL[1]
     xml = path.read_text()
     at = xml.index("</p>", xml.index('type="document"'))
