@@ -270,11 +270,7 @@ def _placed(con, data_path: str, staged: list[Staged], run_id: str) -> dict[str,
             except OSError:
                 shutil.copyfile(sources[table], target)
             os.utime(target)  # (the orphans' sweep counts a day from the placing, not the staging)
-            fd = os.open(target, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(target)
             files[table] = str(target)
         placed[item.entry.uri] = files
     for folder in {Path(f).parent for files in placed.values() for f in files.values()}:
