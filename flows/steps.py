@@ -6,6 +6,7 @@ its name; :func:`task_runner` chooses the workers that normalise.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -159,13 +160,17 @@ def normalise_and_stage(staging_root: str, batch: list[tuple[FetchedItem, str | 
     middling volume. Items that carry their bytes (a worker on another machine) are parsed
     from a temporary copy of the worker's own."""
     outcomes: list = []
-    with tempfile.TemporaryDirectory(prefix="frus-normalise-") as scratch:
+    # (a folder only for carried items: a worker killed mid-batch leaves it behind)
+    with contextlib.ExitStack() as stack:
+        scratch = None
         for item, source in batch:
-            outcomes.append(_outcome(staging_root, _landed_here(item, Path(scratch)), run_id, source))
+            if item.data is not None and scratch is None:
+                scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frus-normalise-")))
+            outcomes.append(_outcome(staging_root, _landed_here(item, scratch), run_id, source))
     return outcomes
 
 
-def _landed_here(fetched: FetchedItem, scratch: Path) -> FetchedItem:
+def _landed_here(fetched: FetchedItem, scratch: Path | None) -> FetchedItem:
     """``fetched`` with a path this process can read (a carried item's bytes, written once)."""
     if fetched.data is None:
         return fetched

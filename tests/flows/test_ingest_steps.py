@@ -2,9 +2,11 @@
 task-run names, where the phases run."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,24 @@ def test_one_bad_item_of_a_batch_fails_alone(tmp_path: Path, volumes_dir: Path):
     assert isinstance(bad, NormaliseError) and URI in str(bad)
     assert staged.entry.volume_id == "frus1873p2v3" and staged.entry.documents > 0
     assert Path(staging.file(staged.folder, "documents")).is_file() and seconds > 0
+
+
+def test_a_batch_makes_a_scratch_folder_only_for_items_that_carry_their_bytes(
+        monkeypatch, tmp_path: Path, volumes_dir: Path):
+    good = volumes_dir / "frus1873p2v3.xml"
+    here = FetchedItem(SourceItem(good.name, good.as_uri(), "v1"), good, "1" * 64, good.stat().st_size)
+    carried = dataclasses.replace(here, path=tmp_path / "absent", data=good.read_bytes())
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    made: list[str] = []
+    real = tempfile.TemporaryDirectory
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", lambda **kw: made.append(kw["prefix"]) or real(**kw))
+    (local,) = normalise_and_stage.fn(str(tmp_path / "s1"), [(here, None)], "run-1")
+    assert made == [] and local[0].entry.documents > 0  # (a worker killed here leaves nothing in /tmp)
+    both = normalise_and_stage.fn(str(tmp_path / "s2"), [(here, None), (carried, None)], "run-1")
+    assert made == ["frus-normalise-"] and [o[0].entry.documents for o in both] == [local[0].entry.documents] * 2
+    assert list(temp.iterdir()) == []  # (the carried copy went with its folder)
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow
