@@ -15,6 +15,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import flows.prefect_env  # noqa: F401,E402  (before Prefect)
@@ -160,31 +161,37 @@ def normalise_and_stage(staging_root: str, batch: list[tuple[FetchedItem, str | 
     middling volume. Items that carry their bytes (a worker on another machine) are parsed
     from a temporary copy of the worker's own."""
     outcomes: list = []
-    # (a folder only for carried items: a worker killed mid-batch leaves it behind)
     with contextlib.ExitStack() as stack:
-        scratch = None
+        folder: list[Path] = []
+
+        def scratch() -> Path:  # (made for a carried item only: a worker killed mid-batch leaves it)
+            if not folder:
+                folder.append(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frus-normalise-"))))
+            return folder[0]
+
         for item, source in batch:
-            if item.data is not None and scratch is None:
-                scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frus-normalise-")))
-            outcomes.append(_outcome(staging_root, _landed_here(item, scratch), run_id, source))
+            outcomes.append(_outcome(staging_root, item, run_id, source, scratch))
     return outcomes
 
 
-def _landed_here(fetched: FetchedItem, scratch: Path | None) -> FetchedItem:
-    """``fetched`` with a path this process can read (a carried item's bytes, written once)."""
+def _landed_here(fetched: FetchedItem, scratch: Callable[[], Path]) -> FetchedItem:
+    """``fetched`` with a path this process can read (a carried item's bytes, written once
+    into the folder ``scratch()`` gives)."""
     if fetched.data is None:
         return fetched
-    path = scratch / fetched.sha256
+    path = scratch() / fetched.sha256
     path.write_bytes(fetched.data)
     return dataclasses.replace(fetched, path=path, data=None)
 
 
-def _outcome(staging_root: str, item: FetchedItem, run_id: str, source: str | None):
-    """What :func:`normalise_and_stage_item` returns, or the error it raised (picklable)."""
+def _outcome(staging_root: str, item: FetchedItem, run_id: str, source: str | None,
+             scratch: Callable[[], Path]):
+    """What :func:`normalise_and_stage_item` returns for ``item`` (landed here first, see
+    :func:`_landed_here`), or the error it raised (picklable)."""
     from tasks.errors import NormaliseError
 
     try:
-        return normalise_and_stage_item(staging_root, item, run_id, source)
+        return normalise_and_stage_item(staging_root, _landed_here(item, scratch), run_id, source)
     except NormaliseError as exc:
         return exc
     except Exception as exc:  # (staging: a full disk…) as a NormaliseError, which pickles

@@ -109,6 +109,11 @@ def test_a_batch_makes_a_scratch_folder_only_for_items_that_carry_their_bytes(
     both = normalise_and_stage.fn(str(tmp_path / "s2"), [(here, None), (carried, None)], "run-1")
     assert made == ["frus-normalise-"] and [o[0].entry.documents for o in both] == [local[0].entry.documents] * 2
     assert list(temp.iterdir()) == []  # (the carried copy went with its folder)
+    # No room for the copy: the carried item fails alone, named, and the other is staged.
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", lambda **kw: (_ for _ in ()).throw(OSError(28, "No space left")))
+    local3, failed = normalise_and_stage.fn(str(tmp_path / "s3"), [(here, None), (carried, None)], "run-1")
+    assert local3[0].entry.documents == local[0].entry.documents
+    assert isinstance(failed, NormaliseError) and good.as_uri() in str(failed) and "No space left" in str(failed)
 
 
 @pytest.mark.usefixtures("prefect_api")  # runs a flow

@@ -56,6 +56,7 @@ def test_all_ranges_indexed_two_at_a_time(warehouse):
     con = warehouse
     build._index(con, [(i, i + 1) for i in range(1, 11)])
     assert _statements_run(con) == 10
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (2,)  # (one each while they ran)
     rows = con.execute("SELECT term, version_id, field, tf FROM scratch.batch_terms "
                        "WHERE version_id = 3 ORDER BY ALL").fetchall()
     assert rows == [("3", 3, 0, 1), ("a", 3, 1, 1), ("alpha", 3, 0, 1), ("beta", 3, 0, 1),
@@ -78,3 +79,4 @@ def test_a_failing_statement_fails_the_step_with_its_error(warehouse):
     with pytest.raises(duckdb.Error, match="no index for version 5"):
         build._index(con, [(i, i + 1) for i in range(1, RANGES + 1)])
     assert _statements_run(con) < RANGES // 2
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (2,)
