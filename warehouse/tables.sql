@@ -17,8 +17,8 @@ CREATE TABLE lake_items AS SELECT * EXCLUDE (ingested_at), NULL::TIMESTAMPTZ AS 
 
 -- The search index: distinct (term, version) pairs with their count, field 0 = title and
 -- text, 1 = footnotes. Sorted by term when built whole, so a term's rows are a few row groups.
-CREATE TABLE doc_terms (term VARCHAR, version_id INTEGER, field UTINYINT, tf INTEGER);
-CREATE TABLE terms (term VARCHAR, initial VARCHAR);
+CREATE TABLE doc_terms (term_id INTEGER, version_id INTEGER, field UTINYINT, tf INTEGER);
+CREATE TABLE terms (term_id INTEGER, term VARCHAR, initial VARCHAR);
 
 CREATE TABLE warehouse_meta (lake_snapshot BIGINT, sql_fingerprint VARCHAR, catalog VARCHAR,
                              built_at TIMESTAMPTZ, updated_at TIMESTAMPTZ);

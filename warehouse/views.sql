@@ -9,8 +9,8 @@ COMMENT ON TABLE volume_rows IS 'One row per volume and source item (the volumes
 COMMENT ON TABLE duplicates IS 'Members of duplicate clusters (exact content hash, near-duplicate MinHash+Jaccard, cross-source page text to TEI): cluster_id, doc_key, canonical_key, method, similarity.';
 COMMENT ON TABLE rejects IS 'Documents or files that could not be normalised: source_uri, place and reason.';
 COMMENT ON TABLE lake_items IS 'Source items in the lake: version, hash, the run that ingested each, and the run that saw it withdrawn.';
-COMMENT ON TABLE terms IS 'Every term of the index once, with its initial: where mentions() expands a word to the terms it begins.';
-COMMENT ON TABLE doc_terms IS 'The search index: one row per term and document version (field 0: title and text, 1: footnotes), tf = occurrences; read by mentions() and search_documents().';
+COMMENT ON TABLE terms IS 'Every term of the index once: its term_id (doc_terms), the term, its initial: where mentions() expands a word to the terms it begins.';
+COMMENT ON TABLE doc_terms IS 'The search index: one row per term (term_id, the terms table''s) and document version (field 0: title and text, 1: footnotes), tf = occurrences; read by mentions() and search_documents().';
 COMMENT ON TABLE warehouse_meta IS 'Which lake snapshot this warehouse reflects, and when it was built and last updated.';
 
 -- {runs_file}: DATA/lake/runs.parquet, which every run rewrites (commit or not)
@@ -80,8 +80,9 @@ matched AS (  -- the index terms each candidate document must hold
 ),
 cand AS (
     SELECT version_id FROM (
-        SELECT version_id, count(DISTINCT term) AS held FROM doc_terms
-        WHERE term IN (SELECT unnest((SELECT list(term) FROM matched)))
+        SELECT version_id, count(DISTINCT term_id) AS held FROM doc_terms
+        WHERE term_id IN (SELECT unnest((SELECT list(term_id) FROM terms
+                                         WHERE term IN (SELECT unnest((SELECT list(term) FROM matched))))))
           AND (field = 0 OR include_notes)
         GROUP BY version_id), q
     WHERE held = CASE WHEN q.n > 2 THEN len(q.inner_toks) ELSE 1 END OR q.n <= 2
@@ -122,8 +123,9 @@ CREATE OR REPLACE MACRO search_documents(query) AS TABLE
 WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown AND withdrawn_run IS NULL),
 stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
 postings AS (
-    SELECT p.term, p.version_id, p.tf, l.word_count FROM doc_terms p JOIN live l USING (version_id)
-    WHERE p.field = 0 AND p.term IN (SELECT unnest((SELECT list_distinct(frus_terms(query)))))
+    SELECT p.term_id AS term, p.version_id, p.tf, l.word_count FROM doc_terms p JOIN live l USING (version_id)
+    WHERE p.field = 0 AND p.term_id IN (SELECT unnest((SELECT list(term_id) FROM terms
+                                       WHERE term IN (SELECT unnest((SELECT list_distinct(frus_terms(query))))))))
 ),
 df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
 scored AS (
@@ -186,12 +188,14 @@ CREATE OR REPLACE MACRO search_hits(query, date_from := NULL, date_to := NULL, v
                                     doc_type := NULL, keys := NULL) AS TABLE
 WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown AND withdrawn_run IS NULL),
 stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
+query_terms AS MATERIALIZED (
+    SELECT term_id, term FROM terms WHERE term IN (SELECT unnest((SELECT list_distinct(frus_terms(query)))))),
 postings AS (
-    SELECT p.term, p.version_id, sum(CASE WHEN p.field = 0 THEN p.tf ELSE 0.5 * p.tf END) AS tf,
+    SELECT t.term, p.version_id, sum(CASE WHEN p.field = 0 THEN p.tf ELSE 0.5 * p.tf END) AS tf,
            max(p.field = 0) AS in_body, max(p.field = 1) AS in_notes, any_value(l.word_count) AS word_count
-    FROM doc_terms p JOIN live l USING (version_id)
-    WHERE p.term IN (SELECT unnest((SELECT list_distinct(frus_terms(query)))))
-    GROUP BY p.term, p.version_id
+    FROM doc_terms p JOIN live l USING (version_id) JOIN query_terms t USING (term_id)
+    WHERE p.term_id IN (SELECT unnest((SELECT list(term_id) FROM query_terms)))
+    GROUP BY t.term, p.version_id
 ),
 df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
 scored AS (

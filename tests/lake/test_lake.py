@@ -99,8 +99,8 @@ def test_warehouse_built_in_batches_equals_one_batch(tmp_path: Path, volumes_dir
     run_ingest(source=str(src), data_dir=str(data), workers=1)
     assert len(build._batches(db.query(data, "SELECT uri, documents FROM lake_items")[1], 1)) == 3
     index = ("SELECT (SELECT count(*) FROM doc_terms), (SELECT count(*) FROM terms), (SELECT sum(tf) FROM doc_terms), "
-             "(SELECT sum(hash(t.term, d.doc_key, d.source_uri, t.field, t.tf)) FROM doc_terms t "
-             "JOIN document_versions d USING (version_id))")  # (version_id follows the order rows come in)
+             "(SELECT sum(hash(w.term, d.doc_key, d.source_uri, t.field, t.tf)) FROM doc_terms t "
+             "JOIN terms w USING (term_id) JOIN document_versions d USING (version_id))")  # (version_id follows the order rows come in)
     whole = _rows(data, VIEWS + ["document_sources", "rejects"]), _search(data), db.query(data, index)[1]
     monkeypatch.setattr(build, "BATCH_DOCUMENTS", 1)
     assert db.refresh(data, force=True)
