@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import tempfile
@@ -162,13 +163,9 @@ def normalise_and_stage(staging_root: str, batch: list[tuple[FetchedItem, str | 
     from a temporary copy of the worker's own."""
     outcomes: list = []
     with contextlib.ExitStack() as stack:
-        folder: list[Path] = []
-
-        def scratch() -> Path:  # (made for a carried item only: a worker killed mid-batch leaves it)
-            if not folder:
-                folder.append(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frus-normalise-"))))
-            return folder[0]
-
+        # (made once, for a carried item only: a worker killed mid-batch leaves it behind)
+        scratch = functools.cache(
+            lambda: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frus-normalise-"))))
         for item, source in batch:
             outcomes.append(_outcome(staging_root, item, run_id, source, scratch))
     return outcomes

@@ -3,8 +3,8 @@
 -- (a batch's new versions are numbered consecutively: the range holds only new ones). Run a
 -- range at a time so that each aggregation fits in memory, several ranges at once on
 -- connections of their own (build.py's _index); build.py then writes the batch's
--- entries to doc_terms by term id (terms.sql), sorted, so a term's entries are a row group or two in each
--- batch (sorted by range, they were in one row group of each range: 210 of 5,021 at 50
+-- entries to doc_terms by term id (terms.sql), sorted, so a term's entries are a row group or
+-- two in each batch (sorted by range, they were in one row group of each range: 210 of 5,021 at 50
 -- copies of the corpus) and a lookup reads a few row groups of each.
 INSERT INTO scratch.batch_terms
 SELECT term, version_id, field, count(*)::INTEGER AS tf FROM (

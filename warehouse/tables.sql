@@ -16,7 +16,8 @@ CREATE TABLE rejects AS SELECT * FROM lake.rejects WHERE false;
 CREATE TABLE lake_items AS SELECT * EXCLUDE (ingested_at), NULL::TIMESTAMPTZ AS ingested_at FROM lake.items WHERE false;
 
 -- The search index: distinct (term, version) pairs with their count, field 0 = title and
--- text, 1 = footnotes. Sorted by term when built whole, so a term's rows are a few row groups.
+-- text, 1 = footnotes; a term by its id in `terms`. Sorted by term id within each batch, so a
+-- term's rows are a few row groups.
 CREATE TABLE doc_terms (term_id INTEGER, version_id INTEGER, field UTINYINT, tf INTEGER);
 CREATE TABLE terms (term_id INTEGER, term VARCHAR, initial VARCHAR);
 

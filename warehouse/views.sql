@@ -54,6 +54,10 @@ COMMENT ON VIEW document_sources IS 'Every source version of each canonical docu
 CREATE OR REPLACE MACRO frus_terms(s) AS
     regexp_extract_all(lower(coalesce(s, '')), '[\pL\pN]+');
 
+-- The ids (doc_terms.term_id) of a list of terms, those the index has.
+CREATE OR REPLACE MACRO frus_term_ids(words) AS
+    (SELECT list(term_id) FROM terms WHERE term IN (SELECT unnest(words)));
+
 CREATE OR REPLACE MACRO frus_phrase_regex(phrase) AS
     '(?i)' || array_to_string(
         list_transform(string_split_regex(trim(phrase), '\s+'), w -> regexp_escape(w)), '\s+');
@@ -81,8 +85,7 @@ matched AS (  -- the index terms each candidate document must hold
 cand AS (
     SELECT version_id FROM (
         SELECT version_id, count(DISTINCT term_id) AS held FROM doc_terms
-        WHERE term_id IN (SELECT unnest((SELECT list(term_id) FROM terms
-                                         WHERE term IN (SELECT unnest((SELECT list(term) FROM matched))))))
+        WHERE term_id IN (SELECT unnest(frus_term_ids((SELECT list(term) FROM matched))))
           AND (field = 0 OR include_notes)
         GROUP BY version_id), q
     WHERE held = CASE WHEN q.n > 2 THEN len(q.inner_toks) ELSE 1 END OR q.n <= 2
@@ -124,8 +127,7 @@ WITH live AS (SELECT version_id, word_count FROM document_versions WHERE shown A
 stats AS (SELECT count(*) AS n, greatest(avg(word_count), 1) AS avgdl FROM live),
 postings AS (
     SELECT p.term_id AS term, p.version_id, p.tf, l.word_count FROM doc_terms p JOIN live l USING (version_id)
-    WHERE p.field = 0 AND p.term_id IN (SELECT unnest((SELECT list(term_id) FROM terms
-                                       WHERE term IN (SELECT unnest((SELECT list_distinct(frus_terms(query))))))))
+    WHERE p.field = 0 AND p.term_id IN (SELECT unnest(frus_term_ids(list_distinct(frus_terms(query)))))
 ),
 df AS (SELECT term, count(*) AS df FROM postings GROUP BY term),
 scored AS (
